@@ -1,0 +1,65 @@
+# CohortService: `make run` serves, `make test` tests; both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+PROTOS := $(shell find protos -name '*.proto')
+PROTOC := $(BIN)/python -m grpc_tools.protoc -I protos -I third_party/googleapis
+
+.PHONY: help install run test lint format generate check-generated clean
+
+help:
+	@echo "make run       serve on $${COHORTS_LISTEN:-127.0.0.1:50051} (embedded PostgreSQL unless COHORTS_DATABASE_URL is set)"
+	@echo "make test      run the test suite against a PostgreSQL the session starts itself"
+	@echo "make lint      ruff, mypy --strict, buf lint, generated-code freshness"
+	@echo "make generate  regenerate generated/ from protos/"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/cohorts serve
+
+# pytest exits 5 when it collected no tests: that must fail, not pass.
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$rc
+
+lint: $(STAMP) check-generated
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/buf lint
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+generate: $(STAMP)
+	rm -rf generated/learning
+	mkdir -p generated
+	$(PROTOC) --python_out=generated --grpc_python_out=generated \
+	  --mypy_out=generated --mypy_grpc_out=generated $(PROTOS)
+
+# Regenerates into a scratch folder and compares, so CI fails on stale code.
+check-generated: $(STAMP)
+	@tmp=$$(mktemp -d) && \
+	$(PROTOC) --python_out=$$tmp --grpc_python_out=$$tmp \
+	  --mypy_out=$$tmp --mypy_grpc_out=$$tmp $(PROTOS) >/dev/null && \
+	if diff -r $$tmp/learning generated/learning >/dev/null; then \
+	  echo "generated/ is up to date"; rm -rf $$tmp; \
+	else \
+	  diff -r $$tmp/learning generated/learning | head -20; rm -rf $$tmp; \
+	  echo "generated/ is stale: run 'make generate' and commit the result" >&2; exit 1; \
+	fi
+
+clean:
+	rm -rf $(VENV) .cohorts .pytest_cache .mypy_cache .ruff_cache

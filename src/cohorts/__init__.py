@@ -1,0 +1,1 @@
+"""CohortService: a multi-tenant gRPC service that stores and serves cohorts."""

@@ -1,0 +1,1 @@
+"""The gRPC edge: protobuf mapping, servicer, interceptors, error mapping."""

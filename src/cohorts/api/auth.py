@@ -1,0 +1,206 @@
+"""Bearer-token authentication: a verifier for JWTs and the interceptor that applies it."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import jwt
+
+from cohorts.api.errors import status_for
+from cohorts.domain.caller import Caller
+from cohorts.domain.errors import Unauthenticated
+
+AUTHORIZATION_HEADER = "authorization"
+BEARER_PREFIX = "bearer "
+PROTECTED_SERVICE_PREFIX = "/learning.v1.CohortService/"
+MAX_TOKEN_BYTES = 8 * 1024
+
+_log = logging.getLogger(__name__)
+
+_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("cohorts_caller")
+
+
+def current_caller() -> Caller:
+    """The verified caller of the RPC being served (set by AuthInterceptor)."""
+    return _caller.get()
+
+
+class TokenVerifier:
+    """Verifies a JWT against pinned algorithms and returns the caller it names."""
+
+    def __init__(
+        self,
+        *,
+        hs256_secret: str | None = None,
+        public_key_pem: str | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway_seconds: int = 30,
+    ) -> None:
+        self._keys: dict[str, Any] = {}
+        if hs256_secret is not None:
+            self._keys["HS256"] = hs256_secret
+        if public_key_pem is not None:
+            # Each algorithm is pinned to its own key, so an HS256 token "signed"
+            # with the public key is never checked against it (alg confusion).
+            for algorithm in ("RS256", "ES256"):
+                try:
+                    self._keys[algorithm] = jwt.get_algorithm_by_name(algorithm).prepare_key(
+                        public_key_pem
+                    )
+                except (ValueError, TypeError, jwt.InvalidKeyError):
+                    continue
+        if not self._keys:
+            raise ValueError("no usable JWT key: set a secret or an RSA/EC public key")
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway_seconds
+        required = ["exp"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
+        self._options: dict[str, Any] = {"require": required, "verify_aud": audience is not None}
+
+    @property
+    def algorithms(self) -> list[str]:
+        """The algorithms a token may be signed with."""
+        return sorted(self._keys)
+
+    def verify(self, token: str) -> Caller:
+        """The caller a valid token names; Unauthenticated saying what is wrong otherwise."""
+        if len(token) > MAX_TOKEN_BYTES:
+            raise Unauthenticated(
+                f"bearer token is larger than {MAX_TOKEN_BYTES} bytes", reason="TOKEN_TOO_LARGE"
+            )
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.DecodeError:
+            raise Unauthenticated("bearer token is not a well-formed JWT") from None
+        key = self._keys.get(algorithm) if isinstance(algorithm, str) else None
+        if key is None:
+            raise Unauthenticated(
+                f"token algorithm {algorithm!r} is not accepted; "
+                f"accepted: {', '.join(self.algorithms)}",
+                reason="TOKEN_ALGORITHM_REJECTED",
+            )
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+                options=self._options,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("token has expired", reason="TOKEN_EXPIRED") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthenticated(
+                "token is not valid yet (nbf is in the future)", reason="TOKEN_NOT_YET_VALID"
+            ) from None
+        except jwt.MissingRequiredClaimError as error:
+            raise Unauthenticated(
+                f"token lacks the required claim {error.claim!r}", reason="TOKEN_CLAIM_MISSING"
+            ) from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated("token issuer is not accepted", reason="TOKEN_ISSUER") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated(
+                "token audience is not accepted", reason="TOKEN_AUDIENCE"
+            ) from None
+        except jwt.InvalidSignatureError:
+            raise Unauthenticated(
+                "token signature does not verify", reason="TOKEN_SIGNATURE"
+            ) from None
+        except jwt.InvalidTokenError as error:
+            raise Unauthenticated(f"token is invalid: {error}") from None
+        return _caller_from(claims)
+
+
+def _caller_from(claims: dict[str, Any]) -> Caller:
+    tenant_id, subject, app_id = claims.get("tenant_id"), claims.get("sub"), claims.get("app_id")
+    for name, value in (("tenant_id", tenant_id), ("sub", subject)):
+        if not isinstance(value, str) or not value.strip():
+            raise Unauthenticated(
+                f"token claim {name!r} must be a non-empty string", reason="TOKEN_CLAIM_INVALID"
+            )
+    if app_id is not None and (not isinstance(app_id, str) or not app_id.strip()):
+        raise Unauthenticated(
+            "token claim 'app_id' must be a non-empty string when present",
+            reason="TOKEN_CLAIM_INVALID",
+        )
+    assert isinstance(tenant_id, str) and isinstance(subject, str)
+    return Caller(tenant_id=tenant_id, subject=subject, app_id=app_id)
+
+
+def bearer_token(metadata: Any) -> str:
+    """The token of the `authorization: Bearer …` header, or Unauthenticated."""
+    for key, value in metadata or ():
+        if key == AUTHORIZATION_HEADER:
+            if isinstance(value, str) and value[: len(BEARER_PREFIX)].lower() == BEARER_PREFIX:
+                token = value[len(BEARER_PREFIX) :].strip()
+                if token:
+                    return token
+            raise Unauthenticated(
+                "authorization metadata must be `Bearer <JWT>`", reason="TOKEN_MISSING"
+            )
+    raise Unauthenticated("missing `authorization: Bearer <JWT>` metadata", reason="TOKEN_MISSING")
+
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+def _rejecting_handler(error: Unauthenticated) -> grpc.RpcMethodHandler[Any, Any]:
+    status = status_for(error)
+
+    async def reject(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort_with_status(status)
+
+    return grpc.unary_unary_rpc_method_handler(reject)
+
+
+def _with_caller(behaviour: Behaviour, caller: Caller) -> Behaviour:
+    async def behaviour_as_caller(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        reset = _caller.set(caller)
+        try:
+            return await behaviour(request, context)
+        finally:
+            _caller.reset(reset)
+
+    return behaviour_as_caller
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates every CohortService call; reflection and health stay open."""
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self._verifier = verifier
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None or not handler_call_details.method.startswith(PROTECTED_SERVICE_PREFIX):
+            return handler
+        try:
+            token = bearer_token(handler_call_details.invocation_metadata)
+            caller = self._verifier.verify(token)
+        except Unauthenticated as error:
+            _log.info(
+                "rejected call to %s: %s (%s)",
+                handler_call_details.method,
+                error.message,
+                error.reason,
+            )
+            return _rejecting_handler(error)
+        return grpc.unary_unary_rpc_method_handler(
+            _with_caller(handler.unary_unary, caller),  # type: ignore[arg-type]
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,79 @@
+"""Registers CohortService methods with decoding and error mapping around each."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import message as protobuf_message
+from google.protobuf import message_factory
+from learning.v1 import cohort_service_pb2
+
+from cohorts.api.errors import internal_status, status_for, undecodable_request_status
+from cohorts.api.servicer import CohortServicer
+from cohorts.domain.errors import DomainError
+
+SERVICE_DESCRIPTOR = cohort_service_pb2.DESCRIPTOR.services_by_name["CohortService"]
+SERVICE_NAME = SERVICE_DESCRIPTOR.full_name
+
+_log = logging.getLogger(__name__)
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+class UndecodableRequest:
+    """Stands in for a request whose bytes did not parse."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _tolerant_deserializer(
+    message_class: type[protobuf_message.Message],
+) -> Callable[[bytes], Any]:
+    # grpcio answers a deserializer exception with INTERNAL "Exception
+    # deserializing request" before any handler runs; hand the failure to the
+    # handler instead so the caller gets INVALID_ARGUMENT.
+    def deserialize(data: bytes) -> Any:
+        try:
+            return message_class.FromString(data)
+        except Exception as error:  # noqa: BLE001 - any decode failure is the caller's
+            return UndecodableRequest(error)
+
+    return deserialize
+
+
+def _guarded(method: str, behaviour: Behaviour) -> Behaviour:
+    async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if isinstance(request, UndecodableRequest):
+            await context.abort_with_status(undecodable_request_status(request.error))
+        try:
+            return await behaviour(request, context)
+        except DomainError as error:
+            status = status_for(error)
+        except Exception:
+            correlation_id = uuid.uuid4().hex
+            _log.exception("unexpected error in %s, correlation id %s", method, correlation_id)
+            status = internal_status(correlation_id)
+        await context.abort_with_status(status)
+
+    return guarded
+
+
+def cohort_service_handler(servicer: CohortServicer) -> grpc.GenericRpcHandler:
+    """A generic handler serving every CohortService method of the servicer."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for method in SERVICE_DESCRIPTOR.methods:
+        request_class = message_factory.GetMessageClass(method.input_type)
+        response_class = message_factory.GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            _guarded(method.full_name, getattr(servicer, method.name)),
+            request_deserializer=_tolerant_deserializer(request_class),
+            response_serializer=response_class.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)

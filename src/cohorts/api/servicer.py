@@ -1,0 +1,78 @@
+"""CohortServicer: unpack the request, call one use case, pack the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from learning.v1 import cohort_pb2, cohort_service_pb2
+
+from cohorts.api.auth import current_caller
+from cohorts.api.mapping import cohort_to_proto, content_from_proto, read_content_fields
+from cohorts.api.masks import fields_to_replace
+from cohorts.service.cohorts import CohortUseCases, ListRequest
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class CohortServicer:
+    """learning.v1.CohortService over the cohort use cases."""
+
+    def __init__(self, use_cases: CohortUseCases) -> None:
+        self._cases = use_cases
+
+    async def GetCohort(
+        self, request: cohort_service_pb2.GetCohortRequest, context: Context
+    ) -> cohort_pb2.Cohort:
+        return cohort_to_proto(await self._cases.get(current_caller(), request.id))
+
+    async def ListCohorts(
+        self, request: cohort_service_pb2.ListCohortsRequest, context: Context
+    ) -> cohort_service_pb2.ListCohortsResponse:
+        page = await self._cases.list(
+            current_caller(),
+            ListRequest(
+                page_size=request.page_size,
+                page_token=request.page_token,
+                filter=request.filter,
+                order_by=request.order_by,
+                show_deleted=request.show_deleted,
+            ),
+        )
+        return cohort_service_pb2.ListCohortsResponse(
+            cohorts=[cohort_to_proto(c) for c in page.cohorts],
+            next_page_token=page.next_page_token,
+        )
+
+    async def CreateCohort(
+        self, request: cohort_service_pb2.CreateCohortRequest, context: Context
+    ) -> cohort_pb2.Cohort:
+        content = content_from_proto(request.cohort, prefix="cohort.")
+        created = await self._cases.create(current_caller(), content, request_id=request.request_id)
+        return cohort_to_proto(created)
+
+    async def UpdateCohort(
+        self, request: cohort_service_pb2.UpdateCohortRequest, context: Context
+    ) -> cohort_pb2.Cohort:
+        fields = fields_to_replace(request)
+        changes = read_content_fields(request.cohort, fields, prefix="cohort.")
+        updated = await self._cases.update(
+            current_caller(),
+            request.cohort.id,
+            changes,
+            expected_version=request.cohort.version or None,
+        )
+        return cohort_to_proto(updated)
+
+    async def DeleteCohort(
+        self, request: cohort_service_pb2.DeleteCohortRequest, context: Context
+    ) -> cohort_pb2.Cohort:
+        deleted = await self._cases.delete(
+            current_caller(), request.id, expected_version=request.version or None
+        )
+        return cohort_to_proto(deleted)
+
+    async def UndeleteCohort(
+        self, request: cohort_service_pb2.UndeleteCohortRequest, context: Context
+    ) -> cohort_pb2.Cohort:
+        return cohort_to_proto(await self._cases.undelete(current_caller(), request.id))

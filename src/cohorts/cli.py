@@ -1,0 +1,101 @@
+"""`cohorts serve | migrate | token`: the command-line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+import jwt
+
+from cohorts.settings import Settings
+
+_log = logging.getLogger("cohorts")
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from cohorts.storage.embedded import start_embedded_postgres
+
+    _log.info("no COHORTS_DATABASE_URL: starting the embedded PostgreSQL")
+    return start_embedded_postgres((settings.data_dir / "pgdata").resolve(), keep=False)
+
+
+def _serve(settings: Settings) -> int:
+    import uvloop
+
+    from cohorts.server import serve
+    from cohorts.storage.database import migrate
+
+    database_url = _database_url(settings)
+    if settings.migrate_on_start:
+        migrate(database_url)
+        _log.info("database schema is up to date")
+    uvloop.run(serve(settings, database_url=database_url))
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    from cohorts.storage.database import migrate
+
+    migrate(_database_url(settings))
+    _log.info("database schema is up to date")
+    return 0
+
+
+def mint_token(secret: str, *, tenant: str, subject: str, app: str | None, ttl_seconds: int) -> str:
+    """An HS256 token for the given identity."""
+    now = int(time.time())
+    claims: dict[str, object] = {"tenant_id": tenant, "sub": subject, "iat": now}
+    claims["exp"] = now + ttl_seconds
+    if app:
+        claims["app_id"] = app
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    secret = settings.hs256_secret()
+    if secret is None:
+        print(
+            "cohorts token mints HS256 tokens; set COHORTS_JWT_SECRET or leave every JWT "
+            "setting unset to use the development secret",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        mint_token(secret, tenant=args.tenant, subject=args.sub, app=args.app, ttl_seconds=args.ttl)
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one cohorts command."""
+    parser = argparse.ArgumentParser(prog="cohorts", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the gRPC server (the default for `make run`)")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    token = commands.add_parser("token", help="mint an HS256 token for development")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--sub", required=True)
+    token.add_argument("--app", default=None)
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "migrate":
+        return _migrate(settings)
+    return _token(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Builds and runs the gRPC server: CohortService, health, reflection, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cohorts.api.auth import AuthInterceptor, TokenVerifier
+from cohorts.api.handlers import SERVICE_NAME, cohort_service_handler
+from cohorts.api.servicer import CohortServicer
+from cohorts.service.cohorts import Clock, CohortUseCases, utc_now
+from cohorts.service.page_tokens import PageTokenCodec
+from cohorts.settings import Settings
+from cohorts.storage.database import create_engine_for
+from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
+
+_log = logging.getLogger(__name__)
+
+HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# grpcio-reflection serves only v1alpha; v1's messages are identical on the
+# wire, so the same servicer answers both (grpcurl and buf curl ask for v1).
+REFLECTION_V1_SERVICE_NAME = "grpc.reflection.v1.ServerReflection"
+
+
+@dataclass
+class RunningServer:
+    """A started server and what must be closed after it."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    engine: AsyncEngine
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Go NOT_SERVING, stop accepting, let in-flight calls finish, then close the pool."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_seconds)
+        await self.engine.dispose()
+
+
+def token_verifier(settings: Settings) -> TokenVerifier:
+    """The verifier the settings describe."""
+    public_key = settings.jwt_public_key_file.read_text() if settings.jwt_public_key_file else None
+    return TokenVerifier(
+        hs256_secret=settings.hs256_secret(),
+        public_key_pem=public_key,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_seconds=settings.jwt_leeway_seconds,
+    )
+
+
+def _add_reflection(server: grpc.aio.Server, service_names: list[str]) -> None:
+    names = [*service_names, reflection.SERVICE_NAME, REFLECTION_V1_SERVICE_NAME]
+    servicer = reflection.aio.ReflectionServicer(names)
+    for name in (reflection.SERVICE_NAME, REFLECTION_V1_SERVICE_NAME):
+        handler = grpc.stream_stream_rpc_method_handler(
+            servicer.ServerReflectionInfo,
+            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(name, {"ServerReflectionInfo": handler}),)
+        )
+
+
+async def start_server(
+    settings: Settings, *, database_url: str, clock: Clock = utc_now
+) -> RunningServer:
+    """Start serving on settings.listen (port 0 picks a free port)."""
+    engine = create_engine_for(
+        database_url,
+        pool_size=settings.pool_size,
+        pool_timeout_seconds=settings.pool_timeout_seconds,
+    )
+    use_cases = CohortUseCases(
+        SqlUnitOfWorkFactory(engine), PageTokenCodec(settings.page_token_key()), clock=clock
+    )
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+    ]
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(token_verifier(settings))], options=options
+    )
+    server.add_generic_rpc_handlers((cohort_service_handler(CohortServicer(use_cases)),))
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    _add_reflection(server, [SERVICE_NAME, HEALTH_SERVICE_NAME])
+
+    port = server.add_insecure_port(settings.listen)
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server=server, port=port, health=health_servicer, engine=engine)
+
+
+async def serve(settings: Settings, *, database_url: str) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully."""
+    running = await start_server(settings, database_url=database_url)
+    _log.info("CohortService listening on %s (port %d)", settings.listen, running.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    _log.info("shutting down: draining for up to %.1fs", settings.grace_period_seconds)
+    await running.stop(settings.grace_period_seconds)
+    _log.info("stopped")

@@ -1,0 +1,1 @@
+"""Use cases: what the service does, over a unit of work; no SQL, no protobuf."""

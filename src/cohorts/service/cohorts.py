@@ -1,0 +1,278 @@
+"""The cohort use cases: each opens one unit of work and returns domain objects."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cohorts.domain.caller import Caller
+from cohorts.domain.cohort import (
+    SCHEMA_VERSION,
+    Cohort,
+    CohortContent,
+    new_cohort_id,
+    with_defaults,
+)
+from cohorts.domain.errors import (
+    CohortDeleted,
+    CohortNotDeleted,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    RequestIdReused,
+    StorageUnavailable,
+    VersionMismatch,
+)
+from cohorts.domain.rules import cohort_id_violations, content_violations, request_id_violations
+from cohorts.service.page_tokens import PageTokenCodec, query_fingerprint
+from cohorts.service.ports import CohortRepository, ListPosition, UnitOfWorkFactory
+
+Clock = Callable[[], datetime]
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+DEFAULT_ORDER_BY = "created_at desc"
+# Writes without an expected version retry a lost compare-and-set this often
+# before giving up; each retry re-reads, so only sustained contention fails.
+_MAX_WRITE_ATTEMPTS = 5
+
+
+def utc_now() -> datetime:
+    """The current time, at the microsecond precision PostgreSQL stores."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    """What a caller asked ListCohorts for."""
+
+    page_size: int = 0
+    page_token: str = ""
+    filter: str = ""
+    order_by: str = ""
+    show_deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of cohorts and the token for the next ("" on the last page)."""
+
+    cohorts: list[Cohort]
+    next_page_token: str
+
+
+def _visible_to(caller: Caller, cohort: Cohort) -> bool:
+    return cohort.tenant_id == caller.tenant_id and (
+        caller.app_id is None or cohort.app_id == caller.app_id
+    )
+
+
+class CohortUseCases:
+    """Create, read, update, delete, undelete and list cohorts for a caller."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        page_tokens: PageTokenCodec,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._page_tokens = page_tokens
+        self._clock = clock
+
+    async def get(self, caller: Caller, cohort_id: str) -> Cohort:
+        """The cohort, soft-deleted or not."""
+        _require_valid_id(cohort_id, field="id")
+        async with self._uow_factory() as uow:
+            return await _get_in_scope(uow.cohorts, caller, cohort_id)
+
+    async def create(
+        self, caller: Caller, content: CohortContent, *, request_id: str = ""
+    ) -> Cohort:
+        """Store a new cohort; a repeated request_id returns the first one instead."""
+        content = with_defaults(content)
+        violations = request_id_violations(request_id, field="request_id")
+        violations += content_violations(content, prefix="cohort.")
+        if violations:
+            raise InvalidArgument(violations)
+        now = self._clock()
+        cohort = Cohort(
+            id=new_cohort_id(),
+            tenant_id=caller.tenant_id,
+            app_id=caller.app_id,
+            created_at=now,
+            updated_at=now,
+            created_by=caller.subject,
+            updated_by=caller.subject,
+            is_deleted=False,
+            deleted_at=None,
+            deleted_by="",
+            schema_version=SCHEMA_VERSION,
+            version=1,
+            content=content,
+        )
+        async with self._uow_factory() as uow:
+            if request_id:
+                earlier = await uow.cohorts.get_by_request_id(caller.tenant_id, request_id)
+                if earlier is not None:
+                    return _replayed(caller, earlier)
+            if await uow.cohorts.add(cohort, request_id=request_id or None):
+                await uow.commit()
+                return cohort
+            # A racing create with the same request_id committed first; the
+            # insert waited for it, so this read sees its row.
+            earlier = await uow.cohorts.get_by_request_id(caller.tenant_id, request_id)
+            if earlier is None:  # pragma: no cover - the unique key makes this unreachable
+                raise StorageUnavailable("request_id conflict could not be resolved; retry")
+            return _replayed(caller, earlier)
+
+    async def update(
+        self,
+        caller: Caller,
+        cohort_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> Cohort:
+        """Replace the named content fields, if the cohort is live and at the expected version."""
+        _require_valid_id(cohort_id, field="cohort.id")
+
+        def apply(current: Cohort, now: datetime) -> Cohort:
+            if current.is_deleted:
+                raise CohortDeleted(
+                    f"cohort {cohort_id} is deleted; undelete it before updating it"
+                )
+            content = with_defaults(dataclasses.replace(current.content, **changes))
+            violations = content_violations(content, prefix="cohort.")
+            if violations:
+                raise InvalidArgument(violations)
+            return dataclasses.replace(
+                current,
+                content=content,
+                updated_at=now,
+                updated_by=caller.subject,
+                version=current.version + 1,
+            )
+
+        return await self._write(caller, cohort_id, expected_version, apply)
+
+    async def delete(
+        self, caller: Caller, cohort_id: str, *, expected_version: int | None = None
+    ) -> Cohort:
+        """Soft-delete a live cohort (AIP-164)."""
+        _require_valid_id(cohort_id, field="id")
+
+        def apply(current: Cohort, now: datetime) -> Cohort:
+            if current.is_deleted:
+                raise NotFound(f"cohort {cohort_id} is already deleted")
+            return dataclasses.replace(
+                current,
+                is_deleted=True,
+                deleted_at=now,
+                deleted_by=caller.subject,
+                updated_at=now,
+                updated_by=caller.subject,
+                version=current.version + 1,
+            )
+
+        return await self._write(caller, cohort_id, expected_version, apply)
+
+    async def undelete(self, caller: Caller, cohort_id: str) -> Cohort:
+        """Restore a soft-deleted cohort."""
+        _require_valid_id(cohort_id, field="id")
+
+        def apply(current: Cohort, now: datetime) -> Cohort:
+            if not current.is_deleted:
+                raise CohortNotDeleted(f"cohort {cohort_id} is not deleted")
+            return dataclasses.replace(
+                current,
+                is_deleted=False,
+                deleted_at=None,
+                deleted_by="",
+                updated_at=now,
+                updated_by=caller.subject,
+                version=current.version + 1,
+            )
+
+        return await self._write(caller, cohort_id, None, apply)
+
+    async def list(self, caller: Caller, request: ListRequest) -> Page:
+        """One page of the caller's cohorts, newest first."""
+        violations: list[FieldViolation] = []
+        if request.page_size < 0:
+            violations.append(FieldViolation("page_size", "must not be negative"))
+        if request.filter.strip():
+            violations.append(FieldViolation("filter", "filtering is not supported yet"))
+        order_by = " ".join(request.order_by.split()).lower()
+        if order_by not in ("", DEFAULT_ORDER_BY):
+            violations.append(
+                FieldViolation("order_by", f"only `{DEFAULT_ORDER_BY}` is supported yet")
+            )
+        if violations:
+            raise InvalidArgument(violations)
+        query = query_fingerprint(
+            caller,
+            filter_=request.filter,
+            order_by=order_by or DEFAULT_ORDER_BY,
+            show_deleted=request.show_deleted,
+        )
+        after = (
+            self._page_tokens.decode(request.page_token, query=query)
+            if request.page_token
+            else None
+        )
+        limit = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        async with self._uow_factory() as uow:
+            rows = await uow.cohorts.list_page(
+                caller, show_deleted=request.show_deleted, after=after, limit=limit + 1
+            )
+        if len(rows) <= limit:
+            return Page(rows, "")
+        rows = rows[:limit]
+        last = rows[-1]
+        token = self._page_tokens.encode(ListPosition(last.created_at, last.id), query=query)
+        return Page(rows, token)
+
+    async def _write(
+        self,
+        caller: Caller,
+        cohort_id: str,
+        expected_version: int | None,
+        apply: Callable[[Cohort, datetime], Cohort],
+    ) -> Cohort:
+        """Read, change and compare-and-set one cohort, re-reading on a lost race."""
+        async with self._uow_factory() as uow:
+            for _ in range(_MAX_WRITE_ATTEMPTS):
+                current = await _get_in_scope(uow.cohorts, caller, cohort_id)
+                if expected_version is not None and current.version != expected_version:
+                    raise VersionMismatch(expected=expected_version, current=current.version)
+                changed = apply(current, self._clock())
+                if await uow.cohorts.replace(changed, expected_version=current.version):
+                    await uow.commit()
+                    return changed
+        raise StorageUnavailable(
+            f"cohort {cohort_id} is being changed by many writers at once; retry later"
+        )
+
+
+def _require_valid_id(cohort_id: str, *, field: str) -> None:
+    violations = cohort_id_violations(cohort_id, field=field)
+    if violations:
+        raise InvalidArgument(violations)
+
+
+async def _get_in_scope(repo: CohortRepository, caller: Caller, cohort_id: str) -> Cohort:
+    cohort = await repo.get(caller, cohort_id)
+    if cohort is None:
+        raise NotFound(f"cohort {cohort_id} not found")
+    return cohort
+
+
+def _replayed(caller: Caller, earlier: Cohort) -> Cohort:
+    if not _visible_to(caller, earlier):
+        raise RequestIdReused("request_id was already used for another cohort; use a new one")
+    return earlier

@@ -1,0 +1,49 @@
+"""Engines and migrations for a PostgreSQL URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """The URL with the psycopg 3 driver named, whatever PostgreSQL spelling it came in."""
+    url = make_url(database_url)
+    if url.drivername in ("postgres", "postgresql", "postgresql+psycopg"):
+        url = url.set(drivername="postgresql+psycopg")
+    else:
+        raise ValueError(f"unsupported database URL scheme {url.drivername!r}; use postgresql://")
+    return url.render_as_string(hide_password=False)
+
+
+def create_engine_for(
+    database_url: str, *, pool_size: int, pool_timeout_seconds: float
+) -> AsyncEngine:
+    """An async engine with a bounded pool; a dead connection is dropped, not reused."""
+    return create_async_engine(
+        sqlalchemy_url(database_url),
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout_seconds,
+        connect_args={"connect_timeout": 5, "application_name": "cohorts"},
+    )
+
+
+def migrate(database_url: str, revision: str = "head") -> None:
+    """Bring the schema to revision with Alembic (the only way the schema changes)."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    engine = create_engine(sqlalchemy_url(database_url))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()

@@ -1,0 +1,158 @@
+"""SqlCohortRepository: cohorts in PostgreSQL, always confined to one caller's scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cohorts.domain.caller import Caller
+from cohorts.domain.cohort import Cohort, CohortContent, CohortStatus, SourceType
+from cohorts.service.ports import ListPosition
+from cohorts.storage.tables import cohorts
+
+_c = cohorts.c
+
+
+def _scope(caller: Caller) -> ColumnElement[bool]:
+    """The tenant (and app) predicate every statement carries."""
+    if caller.app_id is None:
+        return _c.tenant_id == caller.tenant_id
+    return and_(_c.tenant_id == caller.tenant_id, _c.app_id == caller.app_id)
+
+
+def _to_row(cohort: Cohort) -> dict[str, Any]:
+    content = cohort.content
+    return {
+        "tenant_id": cohort.tenant_id,
+        "id": cohort.id,
+        "app_id": cohort.app_id,
+        "created_at": cohort.created_at,
+        "updated_at": cohort.updated_at,
+        "created_by": cohort.created_by,
+        "updated_by": cohort.updated_by,
+        "is_deleted": cohort.is_deleted,
+        "deleted_at": cohort.deleted_at,
+        "deleted_by": cohort.deleted_by,
+        "schema_version": cohort.schema_version,
+        "version": cohort.version,
+        "name": content.name,
+        "source": content.source,
+        "source_type": content.source_type.name,
+        "group_id": content.group_id,
+        "program_id": content.program_id,
+        "start_date": content.start_date,
+        "end_date": content.end_date,
+        "status": content.status.name,
+        "session_count": content.session_count,
+        "facilitator_ids": list(content.facilitator_ids),
+        "assigned_assessment_ids": list(content.assigned_assessment_ids),
+        "completion_required_pct": content.completion_required_pct,
+        "current_completion_pct": content.current_completion_pct,
+        "metadata": content.metadata,
+        "tags": list(content.tags),
+    }
+
+
+def _from_row(row: Row[Any]) -> Cohort:
+    m = row._mapping
+    return Cohort(
+        id=m["id"],
+        tenant_id=m["tenant_id"],
+        app_id=m["app_id"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        created_by=m["created_by"],
+        updated_by=m["updated_by"],
+        is_deleted=m["is_deleted"],
+        deleted_at=m["deleted_at"],
+        deleted_by=m["deleted_by"],
+        schema_version=m["schema_version"],
+        version=m["version"],
+        content=CohortContent(
+            name=m["name"],
+            source=m["source"],
+            source_type=SourceType[m["source_type"]],
+            group_id=m["group_id"],
+            program_id=m["program_id"],
+            start_date=m["start_date"],
+            end_date=m["end_date"],
+            status=CohortStatus[m["status"]],
+            session_count=m["session_count"],
+            facilitator_ids=tuple(m["facilitator_ids"]),
+            assigned_assessment_ids=tuple(m["assigned_assessment_ids"]),
+            completion_required_pct=m["completion_required_pct"],
+            current_completion_pct=m["current_completion_pct"],
+            metadata=m["metadata"],
+            tags=tuple(m["tags"]),
+        ),
+    )
+
+
+class SqlCohortRepository:
+    """CohortRepository over one SQLAlchemy connection inside a transaction."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def get(self, caller: Caller, cohort_id: str) -> Cohort | None:
+        result = await self._connection.execute(
+            select(cohorts).where(_scope(caller), _c.id == cohort_id)
+        )
+        row = result.first()
+        return None if row is None else _from_row(row)
+
+    async def add(self, cohort: Cohort, *, request_id: str | None) -> bool:
+        values = _to_row(cohort) | {"request_id": request_id}
+        if request_id is None:
+            await self._connection.execute(insert(cohorts).values(values))
+            return True
+        result = await self._connection.execute(
+            pg_insert(cohorts)
+            .values(values)
+            .on_conflict_do_nothing(constraint="cohorts_request_id_key")
+        )
+        return result.rowcount == 1
+
+    async def get_by_request_id(self, tenant_id: str, request_id: str) -> Cohort | None:
+        result = await self._connection.execute(
+            select(cohorts).where(_c.tenant_id == tenant_id, _c.request_id == request_id)
+        )
+        row = result.first()
+        return None if row is None else _from_row(row)
+
+    async def replace(self, cohort: Cohort, *, expected_version: int) -> bool:
+        values = _to_row(cohort)
+        for key in ("tenant_id", "id", "app_id", "created_at", "created_by"):
+            del values[key]
+        result = await self._connection.execute(
+            update(cohorts)
+            .where(
+                _c.tenant_id == cohort.tenant_id,
+                _c.id == cohort.id,
+                _c.version == expected_version,
+            )
+            .values(values)
+        )
+        return result.rowcount == 1
+
+    async def list_page(
+        self,
+        caller: Caller,
+        *,
+        show_deleted: bool,
+        after: ListPosition | None,
+        limit: int,
+    ) -> list[Cohort]:
+        query = select(cohorts).where(_scope(caller))
+        if not show_deleted:
+            query = query.where(_c.is_deleted.is_(False))
+        if after is not None:
+            query = query.where(
+                tuple_(_c.created_at, _c.id) < tuple_(after.created_at, after.cohort_id)
+            )
+        query = query.order_by(_c.created_at.desc(), _c.id.desc()).limit(limit)
+        result = await self._connection.execute(query)
+        return [_from_row(row) for row in result]
