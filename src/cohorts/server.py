@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha._async import ReflectionServicer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cohorts.api.auth import AuthInterceptor, TokenVerifier
@@ -36,7 +38,7 @@ class RunningServer:
 
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: HealthServicer
     engine: AsyncEngine
 
     async def stop(self, grace_seconds: float) -> None:
@@ -59,8 +61,10 @@ def token_verifier(settings: Settings) -> TokenVerifier:
 
 
 def _add_reflection(server: grpc.aio.Server, service_names: list[str]) -> None:
-    names = [*service_names, reflection.SERVICE_NAME, REFLECTION_V1_SERVICE_NAME]
-    servicer = reflection.aio.ReflectionServicer(names)
+    # v1 is served but not listed: no v1 descriptor ships with grpcio-reflection,
+    # and listing a service whose schema cannot be fetched breaks `buf curl --list-*`.
+    names = [*service_names, reflection.SERVICE_NAME]
+    servicer = ReflectionServicer(names)  # type: ignore[no-untyped-call]
     for name in (reflection.SERVICE_NAME, REFLECTION_V1_SERVICE_NAME):
         handler = grpc.stream_stream_rpc_method_handler(
             servicer.ServerReflectionInfo,
@@ -93,8 +97,8 @@ async def start_server(
     )
     server.add_generic_rpc_handlers((cohort_service_handler(CohortServicer(use_cases)),))
 
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_servicer = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)  # type: ignore[no-untyped-call]
     _add_reflection(server, [SERVICE_NAME, HEALTH_SERVICE_NAME])
 
     port = server.add_insecure_port(settings.listen)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import jwt
 
-from cohorts.api.errors import status_for
+from cohorts.api.errors import abort_with, status_for
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import Unauthenticated
 
@@ -78,7 +78,7 @@ class TokenVerifier:
         except jwt.DecodeError:
             raise Unauthenticated("bearer token is not a well-formed JWT") from None
         key = self._keys.get(algorithm) if isinstance(algorithm, str) else None
-        if key is None:
+        if key is None or not isinstance(algorithm, str):
             raise Unauthenticated(
                 f"token algorithm {algorithm!r} is not accepted; "
                 f"accepted: {', '.join(self.algorithms)}",
@@ -92,7 +92,7 @@ class TokenVerifier:
                 issuer=self._issuer,
                 audience=self._audience,
                 leeway=self._leeway,
-                options=self._options,
+                options=self._options,  # type: ignore[arg-type]
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token has expired", reason="TOKEN_EXPIRED") from None
@@ -156,7 +156,7 @@ def _rejecting_handler(error: Unauthenticated) -> grpc.RpcMethodHandler[Any, Any
     status = status_for(error)
 
     async def reject(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort_with_status(status)
+        await abort_with(context, status)
 
     return grpc.unary_unary_rpc_method_handler(reject)
 
@@ -172,7 +172,13 @@ def _with_caller(behaviour: Behaviour, caller: Caller) -> Behaviour:
     return behaviour_as_caller
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:  # grpc's runtime class is not generic; only its stubs are.
+    _ServerInterceptor = grpc.aio.ServerInterceptor
+
+
+class AuthInterceptor(_ServerInterceptor):
     """Authenticates every CohortService call; reflection and health stay open."""
 
     def __init__(self, verifier: TokenVerifier) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
@@ -91,3 +93,10 @@ def internal_status(correlation_id: str) -> grpc.Status:
         error_details_pb2.RequestInfo(request_id=correlation_id),
         correlation_id=correlation_id,
     )
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], status: grpc.Status) -> NoReturn:
+    """End the call with status (grpc.aio raises to unwind the handler)."""
+    # grpc-stubs does not declare grpc.aio's abort_with_status.
+    await context.abort_with_status(status)  # type: ignore[attr-defined]
+    raise AssertionError("abort_with_status returned")  # pragma: no cover

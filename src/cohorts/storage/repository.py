@@ -113,8 +113,9 @@ class SqlCohortRepository:
             pg_insert(cohorts)
             .values(values)
             .on_conflict_do_nothing(constraint="cohorts_request_id_key")
+            .returning(_c.id)
         )
-        return result.rowcount == 1
+        return result.first() is not None
 
     async def get_by_request_id(self, tenant_id: str, request_id: str) -> Cohort | None:
         result = await self._connection.execute(
