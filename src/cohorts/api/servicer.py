@@ -10,6 +10,8 @@ from learning.v1 import cohort_pb2, cohort_service_pb2
 from cohorts.api.auth import current_caller
 from cohorts.api.mapping import cohort_to_proto, content_from_proto, read_content_fields
 from cohorts.api.masks import fields_to_replace
+from cohorts.domain.errors import InvalidArgument
+from cohorts.domain.rules import request_id_violations
 from cohorts.service.cohorts import CohortUseCases, ListRequest
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -47,7 +49,14 @@ class CohortServicer:
     async def CreateCohort(
         self, request: cohort_service_pb2.CreateCohortRequest, context: Context
     ) -> cohort_pb2.Cohort:
-        content = content_from_proto(request.cohort, prefix="cohort.")
+        try:
+            content = content_from_proto(request.cohort, prefix="cohort.")
+        except InvalidArgument as error:
+            # Report a bad request_id too, so one response lists every bad field.
+            raise InvalidArgument(
+                request_id_violations(request.request_id, field="request_id")
+                + list(error.violations)
+            ) from None
         created = await self._cases.create(current_caller(), content, request_id=request.request_id)
         return cohort_to_proto(created)
 

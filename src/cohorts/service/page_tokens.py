@@ -48,7 +48,7 @@ class PageTokenCodec:
         if len(token) > _MAX_TOKEN_CHARS:
             raise _invalid("is too long to be a token this service issued")
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
         except ValueError:
             raise _invalid("is not a token this service issued") from None
         mac, body = raw[:_MAC_BYTES], raw[_MAC_BYTES:]

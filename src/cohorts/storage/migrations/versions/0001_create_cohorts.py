@@ -13,31 +13,34 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Text columns use the "C" collation: byte order (= code point order in
+    # UTF-8) is the same on every server, whatever locale initdb chose, and lets
+    # btree indexes serve prefix matches.
     op.execute(
         """
         CREATE TABLE cohorts (
-            tenant_id text NOT NULL,
-            id text NOT NULL,
-            app_id text,
+            tenant_id text COLLATE "C" NOT NULL,
+            id text COLLATE "C" NOT NULL,
+            app_id text COLLATE "C",
             request_id uuid,
             created_at timestamptz NOT NULL,
             updated_at timestamptz NOT NULL,
-            created_by text NOT NULL,
-            updated_by text NOT NULL,
-            source text NOT NULL,
-            source_type text NOT NULL
-                CHECK (source_type IN ('FRONTEND', 'BACKEND', 'SERVER', 'SYSTEM', 'API')),
+            created_by text COLLATE "C" NOT NULL,
+            updated_by text COLLATE "C" NOT NULL,
+            source text COLLATE "C" NOT NULL,
+            -- learning.v1.SourceType numbers; 0 (UNSPECIFIED) is never stored.
+            source_type smallint NOT NULL CHECK (source_type BETWEEN 1 AND 5),
             is_deleted boolean NOT NULL DEFAULT false,
             deleted_at timestamptz,
-            deleted_by text NOT NULL DEFAULT '',
+            deleted_by text COLLATE "C" NOT NULL DEFAULT '',
             schema_version integer NOT NULL CHECK (schema_version >= 1),
-            group_id text NOT NULL DEFAULT '',
-            program_id text NOT NULL DEFAULT '',
-            name text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 200),
+            group_id text COLLATE "C" NOT NULL DEFAULT '',
+            program_id text COLLATE "C" NOT NULL DEFAULT '',
+            name text COLLATE "C" NOT NULL CHECK (char_length(name) BETWEEN 1 AND 200),
             start_date timestamptz,
             end_date timestamptz,
-            status text NOT NULL
-                CHECK (status IN ('DRAFT', 'SCHEDULED', 'ACTIVE', 'COMPLETED', 'ARCHIVED')),
+            -- learning.v1.CohortStatus numbers, so ordering follows the lifecycle.
+            status smallint NOT NULL CHECK (status BETWEEN 1 AND 5),
             session_count integer CHECK (session_count >= 0),
             facilitator_ids jsonb NOT NULL DEFAULT '[]'
                 CHECK (jsonb_typeof(facilitator_ids) = 'array'),

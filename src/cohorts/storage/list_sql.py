@@ -1,0 +1,125 @@
+"""Compiles ListCohorts filters, orders and keyset positions into SQLAlchemy expressions.
+
+Only bound parameters reach the SQL: literals from a filter are never
+spliced into the statement text.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Text, and_, func, literal, literal_column, not_, or_, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import UnaryExpression
+
+from cohorts.service.list_query import (
+    FIELDS,
+    And,
+    Compare,
+    Filter,
+    HasItem,
+    HasKey,
+    NamePrefix,
+    Not,
+    Or,
+    OrderKey,
+)
+from cohorts.storage.tables import cohorts
+
+_c = cohorts.c
+
+_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+# Unset sort keys sort as the lowest value: first ascending, last descending.
+# The same COALESCE expressions are indexed by migration 0002.
+_UNSET_SORTS_AS: dict[str, ColumnElement[Any]] = {
+    "start_date": literal_column("'-infinity'::timestamptz"),
+    "end_date": literal_column("'-infinity'::timestamptz"),
+    "session_count": literal_column("-1"),
+}
+
+
+def compile_filter(node: Filter) -> ColumnElement[bool]:
+    """The WHERE condition for a parsed filter; true or false for every row, never NULL."""
+    if isinstance(node, Compare):
+        column = _c[node.field]
+        condition = _COMPARE[node.operator](column, _bindable(node.value))
+        if FIELDS[node.field].nullable:
+            condition = and_(column.is_not(None), condition)
+        return condition
+    if isinstance(node, NamePrefix):
+        matches = _c.name.startswith(node.prefix, autoescape=True)
+        return not_(matches) if node.negated else matches
+    if isinstance(node, HasItem):
+        if node.value is None:
+            return func.jsonb_array_length(_c[node.field]) > 0
+        return _c[node.field].contains([node.value])
+    if isinstance(node, HasKey):
+        if node.any_value:
+            path = literal(list(node.path), ARRAY(Text))
+            return _c.metadata.op("#>")(path).is_not(None)
+        nested: Any = node.value
+        for key in reversed(node.path):
+            nested = {key: nested}
+        return _c.metadata.contains(nested)
+    if isinstance(node, And):
+        return and_(*(compile_filter(operand) for operand in node.operands))
+    if isinstance(node, Or):
+        return or_(*(compile_filter(operand) for operand in node.operands))
+    if isinstance(node, Not):
+        return not_(compile_filter(node.operand))
+    raise TypeError(f"not a filter node: {node!r}")  # pragma: no cover
+
+
+def _bindable(value: Any) -> Any:
+    # IntEnum members bind as their numbers, which is how status is stored.
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _sort_expression(field: str) -> ColumnElement[Any]:
+    column = _c[field]
+    unset = _UNSET_SORTS_AS.get(field)
+    return column if unset is None else func.coalesce(column, unset)
+
+
+def _keys(order: Sequence[OrderKey]) -> list[tuple[ColumnElement[Any], bool, str]]:
+    """(expression, descending, field) per sort key, the id tie-breaker last."""
+    keys = [(_sort_expression(k.field), k.descending, k.field) for k in order]
+    keys.append((_c.id, order[-1].descending, "id"))
+    return keys
+
+
+def order_by_clauses(order: Sequence[OrderKey]) -> list[UnaryExpression[Any]]:
+    """ORDER BY clauses for the order, ending with the id so the order is total."""
+    return [expr.desc() if descending else expr.asc() for expr, descending, _ in _keys(order)]
+
+
+def after_position(order: Sequence[OrderKey], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after the row whose sort-key values (id last) are values."""
+    keys = _keys(order)
+    bounds = [
+        _UNSET_SORTS_AS[field] if value is None else literal(_bindable(value), expr.type)
+        for (expr, _, field), value in zip(keys, values, strict=True)
+    ]
+    directions = {descending for _, descending, _ in keys}
+    if len(directions) == 1:
+        # One direction: a row-value comparison, which PostgreSQL turns into an
+        # index range condition (so page 10,000 costs what page 1 does).
+        left, right = tuple_(*(expr for expr, _, _ in keys)), tuple_(*bounds)
+        return left < right if directions.pop() else left > right
+    # Mixed directions: the lexicographic expansion (a > x) OR (a = x AND b < y) ...
+    alternatives = []
+    for index, (expr, descending, _) in enumerate(keys):
+        equal_before = [keys[i][0] == bounds[i] for i in range(index)]
+        beyond = expr < bounds[index] if descending else expr > bounds[index]
+        alternatives.append(and_(*equal_before, beyond))
+    return or_(*alternatives)
