@@ -27,14 +27,15 @@ from cohorts.domain.errors import (
     VersionMismatch,
 )
 from cohorts.domain.rules import cohort_id_violations, content_violations, request_id_violations
+from cohorts.service.filter_parser import parse_filter, parse_order_by
+from cohorts.service.list_query import DEFAULT_ORDER, sort_value
 from cohorts.service.page_tokens import PageTokenCodec, query_fingerprint
-from cohorts.service.ports import CohortRepository, ListPosition, UnitOfWorkFactory
+from cohorts.service.ports import CohortRepository, ListQuery, UnitOfWorkFactory
 
 Clock = Callable[[], datetime]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-DEFAULT_ORDER_BY = "created_at desc"
 # Writes without an expected version retry a lost compare-and-set this often
 # before giving up; each retry re-reads, so only sustained contention fails.
 _MAX_WRITE_ATTEMPTS = 5
@@ -201,41 +202,42 @@ class CohortUseCases:
         return await self._write(caller, cohort_id, None, apply)
 
     async def list(self, caller: Caller, request: ListRequest) -> Page:
-        """One page of the caller's cohorts, newest first."""
-        violations: list[FieldViolation] = []
+        """One page of the caller's cohorts matching the filter, in the requested order."""
         if request.page_size < 0:
-            violations.append(FieldViolation("page_size", "must not be negative"))
-        if request.filter.strip():
-            violations.append(FieldViolation("filter", "filtering is not supported yet"))
-        order_by = " ".join(request.order_by.split()).lower()
-        if order_by not in ("", DEFAULT_ORDER_BY):
-            violations.append(
-                FieldViolation("order_by", f"only `{DEFAULT_ORDER_BY}` is supported yet")
-            )
-        if violations:
-            raise InvalidArgument(violations)
-        query = query_fingerprint(
+            raise InvalidArgument([FieldViolation("page_size", "must not be negative")])
+        filter_ = parse_filter(request.filter)
+        order = parse_order_by(request.order_by) or DEFAULT_ORDER
+        fingerprint = query_fingerprint(
             caller,
             filter_=request.filter,
-            order_by=order_by or DEFAULT_ORDER_BY,
+            order_by=",".join(f"{k.field}{' desc' if k.descending else ''}" for k in order),
             show_deleted=request.show_deleted,
         )
         after = (
-            self._page_tokens.decode(request.page_token, query=query)
+            self._page_tokens.decode(request.page_token, query=fingerprint)
             if request.page_token
             else None
         )
-        limit = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        async with self._uow_factory() as uow:
-            rows = await uow.cohorts.list_page(
-                caller, show_deleted=request.show_deleted, after=after, limit=limit + 1
+        if after is not None and len(after) != len(order) + 1:
+            raise InvalidArgument(
+                [FieldViolation("page_token", "does not match the requested order")],
+                reason="INVALID_PAGE_TOKEN",
             )
+        limit = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        query = ListQuery(
+            filter=filter_,
+            order=order,
+            show_deleted=request.show_deleted,
+            after=after,
+            limit=limit + 1,
+        )
+        async with self._uow_factory() as uow:
+            rows = await uow.cohorts.list_page(caller, query)
         if len(rows) <= limit:
             return Page(rows, "")
         rows = rows[:limit]
-        last = rows[-1]
-        token = self._page_tokens.encode(ListPosition(last.created_at, last.id), query=query)
-        return Page(rows, token)
+        position = [sort_value(key.field, rows[-1]) for key in order] + [rows[-1].id]
+        return Page(rows, self._page_tokens.encode(position, query=fingerprint))
 
     async def _write(
         self,

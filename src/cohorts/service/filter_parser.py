@@ -94,6 +94,9 @@ def parse_filter(text: str) -> Filter | None:
         _fail(f"the filter is {len(text)} characters long; the limit is {MAX_FILTER_LENGTH}")
     if not text.strip():
         return None
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL, so a literal with one could only fail in the database.
+        _fail(f"a NUL character at position {text.index(chr(0)) + 1} cannot be stored or matched")
     return _Parser(_tokenize(text)).parse()
 
 
@@ -146,8 +149,6 @@ def _string(text: str, start: int) -> _Token:
             wildcard = False
             i += 2
             continue
-        if char == "\x00":
-            _fail(f"a NUL character at position {i + 1} cannot be stored or matched")
         chars.append(char)
         wildcard = char == "*"
         i += 1
@@ -243,14 +244,15 @@ class _Parser:
         op = self._peek()
         if op.kind != "op":
             found = "" if op.kind == "end" else f", found {_show(op.text)} at position {op.pos}"
-            _fail(f"expected an operator after {_show(comparable.text)}{found}")
+            where = f"{_show(comparable.text)} at position {comparable.pos}"
+            _fail(f"expected an operator after {where}{found}")
         self._take()
         value = self._peek()
         if value.kind not in ("string", "number", "word", "*") or value.text in _KEYWORDS:
             found = "" if value.kind == "end" else f", found {_show(value.text)}"
             _fail(f"expected a value after `{op.text}` at position {op.pos}{found}")
         self._take()
-        return _restriction(field, path, op, value)
+        return _typed_restriction(field, path, op, value)
 
 
 def _resolve(comparable: _Token) -> tuple[str, tuple[str, ...]]:
@@ -269,7 +271,7 @@ def _resolve(comparable: _Token) -> tuple[str, tuple[str, ...]]:
     return field, tuple(path)
 
 
-def _restriction(field: str, path: tuple[str, ...], op: _Token, value: _Token) -> Filter:
+def _typed_restriction(field: str, path: tuple[str, ...], op: _Token, value: _Token) -> Filter:
     kind = FIELDS[field].kind
     if kind is FieldKind.STRING_LIST or kind is FieldKind.OBJECT:
         if op.text != ":":

@@ -6,11 +6,12 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import FieldViolation, InvalidArgument
-from cohorts.service.ports import ListPosition
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAC_BYTES = 16
@@ -36,14 +37,14 @@ class PageTokenCodec:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
 
-    def encode(self, position: ListPosition, *, query: str) -> str:
-        """A token for the page that follows position."""
-        micros = (position.created_at - _EPOCH) // timedelta(microseconds=1)
-        body = json.dumps([micros, position.cohort_id, query], separators=(",", ":")).encode()
+    def encode(self, position: Sequence[Any], *, query: str) -> str:
+        """A token for the page after the row whose sort-key values are position."""
+        values = [_to_json(value) for value in position]
+        body = json.dumps([values, query], separators=(",", ":")).encode()
         mac = hmac.new(self._secret, body, hashlib.sha256).digest()[:_MAC_BYTES]
         return base64.urlsafe_b64encode(mac + body).decode().rstrip("=")
 
-    def decode(self, token: str, *, query: str) -> ListPosition:
+    def decode(self, token: str, *, query: str) -> list[Any]:
         """The position a token carries; InvalidArgument unless it is intact and for query."""
         if len(token) > _MAX_TOKEN_CHARS:
             raise _invalid("is too long to be a token this service issued")
@@ -55,13 +56,25 @@ class PageTokenCodec:
         expected = hmac.new(self._secret, body, hashlib.sha256).digest()[:_MAC_BYTES]
         if not hmac.compare_digest(mac, expected):
             raise _invalid("is not a token this service issued, or it was altered")
-        micros, cohort_id, token_query = json.loads(body)
+        values, token_query = json.loads(body)
         if token_query != query:
             raise _invalid(
                 "was issued for a different filter, order_by, show_deleted or caller; "
                 "start again without a page_token"
             )
-        return ListPosition(_EPOCH + timedelta(microseconds=micros), cohort_id)
+        return [_from_json(value) for value in values]
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"t": (value - _EPOCH) // timedelta(microseconds=1)}
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _EPOCH + timedelta(microseconds=value["t"])
+    return value
 
 
 def query_fingerprint(caller: Caller, *, filter_: str, order_by: str, show_deleted: bool) -> str:

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import Cohort
+from cohorts.service.list_query import Filter, OrderKey
 
 
 @dataclass(frozen=True, slots=True)
-class ListPosition:
-    """Sort key of the last row of a page: where the next page starts."""
+class ListQuery:
+    """One page's worth of ListCohorts, in storage-neutral terms."""
 
-    created_at: datetime
-    cohort_id: str
+    filter: Filter | None
+    order: tuple[OrderKey, ...]
+    show_deleted: bool
+    # Sort-key values of the previous page's last row (one per order key,
+    # then its id); None for the first page.
+    after: Sequence[Any] | None
+    limit: int
 
 
 class CohortRepository(Protocol):
@@ -38,15 +44,8 @@ class CohortRepository(Protocol):
         """Store cohort if the stored version is still expected_version."""
         ...
 
-    async def list_page(
-        self,
-        caller: Caller,
-        *,
-        show_deleted: bool,
-        after: ListPosition | None,
-        limit: int,
-    ) -> list[Cohort]:
-        """Up to limit cohorts, newest first, strictly after the position."""
+    async def list_page(self, caller: Caller, query: ListQuery) -> list[Cohort]:
+        """Up to query.limit matching cohorts in query.order, strictly after query.after."""
         ...
 
 

@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, func, literal, literal_column, not_, or_, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import UnaryExpression
 
 from cohorts.service.list_query import (
@@ -65,8 +64,11 @@ def compile_filter(node: Filter) -> ColumnElement[bool]:
         return _c[node.field].contains([node.value])
     if isinstance(node, HasKey):
         if node.any_value:
-            path = literal(list(node.path), ARRAY(Text))
-            return _c.metadata.op("#>")(path).is_not(None)
+            # `->` with a text key never indexes into an array (`#>` would).
+            value: ColumnElement[Any] = _c.metadata
+            for key in node.path:
+                value = value.op("->")(literal(key, Text))
+            return value.is_not(None)
         nested: Any = node.value
         for key in reversed(node.path):
             nested = {key: nested}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, and_, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import Cohort, CohortContent, CohortStatus, SourceType
-from cohorts.service.ports import ListPosition
+from cohorts.service.ports import ListQuery
+from cohorts.storage.list_sql import after_position, compile_filter, order_by_clauses
 from cohorts.storage.tables import cohorts
 
 _c = cohorts.c
@@ -139,21 +140,15 @@ class SqlCohortRepository:
         )
         return result.rowcount == 1
 
-    async def list_page(
-        self,
-        caller: Caller,
-        *,
-        show_deleted: bool,
-        after: ListPosition | None,
-        limit: int,
-    ) -> list[Cohort]:
-        query = select(cohorts).where(_scope(caller))
-        if not show_deleted:
-            query = query.where(_c.is_deleted.is_(False))
-        if after is not None:
-            query = query.where(
-                tuple_(_c.created_at, _c.id) < tuple_(after.created_at, after.cohort_id)
-            )
-        query = query.order_by(_c.created_at.desc(), _c.id.desc()).limit(limit)
-        result = await self._connection.execute(query)
+    async def list_page(self, caller: Caller, query: ListQuery) -> list[Cohort]:
+        statement = select(cohorts).where(_scope(caller))
+        if not query.show_deleted:
+            statement = statement.where(_c.is_deleted.is_(False))
+        # The filter is AND-ed beside the scope, so no filter can widen it.
+        if query.filter is not None:
+            statement = statement.where(compile_filter(query.filter))
+        if query.after is not None:
+            statement = statement.where(after_position(query.order, query.after))
+        statement = statement.order_by(*order_by_clauses(query.order)).limit(query.limit)
+        result = await self._connection.execute(statement)
         return [_from_row(row) for row in result]
