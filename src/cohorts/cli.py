@@ -15,13 +15,17 @@ from cohorts.settings import Settings
 _log = logging.getLogger("cohorts")
 
 
-def _database_url(settings: Settings) -> str:
+def _database_urls(settings: Settings) -> tuple[str, str]:
+    """(owner URL for migrations, service URL): configured, or the embedded server's."""
     if settings.database_url:
-        return settings.database_url
+        return settings.migrations_database_url or settings.database_url, settings.database_url
+    from cohorts.storage.database import as_role
     from cohorts.storage.embedded import start_embedded_postgres
 
     _log.info("no COHORTS_DATABASE_URL: starting the embedded PostgreSQL")
-    return start_embedded_postgres((settings.data_dir / "pgdata").resolve(), keep=False)
+    owner = start_embedded_postgres((settings.data_dir / "pgdata").resolve(), keep=False)
+    # Migrations create the cohorts_app role; the service then connects as it.
+    return owner, as_role(owner)
 
 
 def _serve(settings: Settings) -> int:
@@ -30,18 +34,18 @@ def _serve(settings: Settings) -> int:
     from cohorts.server import serve
     from cohorts.storage.database import migrate
 
-    database_url = _database_url(settings)
+    owner_url, service_url = _database_urls(settings)
     if settings.migrate_on_start:
-        migrate(database_url)
+        migrate(owner_url)
         _log.info("database schema is up to date")
-    uvloop.run(serve(settings, database_url=database_url))
+    uvloop.run(serve(settings, database_url=service_url))
     return 0
 
 
 def _migrate(settings: Settings) -> int:
     from cohorts.storage.database import migrate
 
-    migrate(_database_url(settings))
+    migrate(_database_urls(settings)[0])
     _log.info("database schema is up to date")
     return 0
 

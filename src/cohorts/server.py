@@ -21,7 +21,7 @@ from cohorts.api.servicer import CohortServicer
 from cohorts.service.cohorts import Clock, CohortUseCases, utc_now
 from cohorts.service.page_tokens import PageTokenCodec
 from cohorts.settings import Settings
-from cohorts.storage.database import create_engine_for
+from cohorts.storage.database import create_engine_for, warn_if_row_security_is_bypassed
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 
 _log = logging.getLogger(__name__)
@@ -85,8 +85,11 @@ async def start_server(
         pool_size=settings.pool_size,
         pool_timeout_seconds=settings.pool_timeout_seconds,
     )
+    await warn_if_row_security_is_bypassed(engine)
     use_cases = CohortUseCases(
-        SqlUnitOfWorkFactory(engine), PageTokenCodec(settings.page_token_key()), clock=clock
+        SqlUnitOfWorkFactory(engine, max_statement_seconds=settings.statement_timeout_seconds),
+        PageTokenCodec(settings.page_token_key()),
+        clock=clock,
     )
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),

@@ -21,7 +21,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COHORTS_", extra="ignore")
 
     database_url: str | None = Field(
-        default=None, description="PostgreSQL URL; unset starts the embedded server"
+        default=None,
+        description="PostgreSQL URL the service connects with (as the non-owner cohorts_app "
+        "role, so row-level security applies); unset starts the embedded server",
+    )
+    migrations_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the schema owner, for migrations; defaults to database_url",
     )
     data_dir: Path = Field(
         default=Path(".cohorts"), description="embedded PostgreSQL data and development secrets"
@@ -36,6 +42,7 @@ class Settings(BaseSettings):
     page_token_secret: str | None = None
     pool_size: int = Field(default=10, ge=1)
     pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    statement_timeout_seconds: float = Field(default=30.0, gt=0)
     grace_period_seconds: float = Field(default=10.0, ge=0)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"

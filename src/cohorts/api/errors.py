@@ -12,6 +12,7 @@ from grpc_status import rpc_status
 from cohorts.domain.errors import (
     CohortDeleted,
     CohortNotDeleted,
+    DeadlineExceeded,
     DomainError,
     InvalidArgument,
     NotFound,
@@ -33,6 +34,7 @@ _CODES: dict[type[DomainError], grpc.StatusCode] = {
     RequestIdReused: grpc.StatusCode.ALREADY_EXISTS,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     StorageUnavailable: grpc.StatusCode.UNAVAILABLE,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
 

@@ -20,6 +20,7 @@ from cohorts.api.errors import (
 )
 from cohorts.api.servicer import CohortServicer
 from cohorts.domain.errors import DomainError
+from cohorts.service.deadlines import request_deadline
 
 SERVICE_DESCRIPTOR = cohort_service_pb2.DESCRIPTOR.services_by_name["CohortService"]
 SERVICE_NAME = SERVICE_DESCRIPTOR.full_name
@@ -58,7 +59,8 @@ def _guarded(method: str, behaviour: Behaviour) -> Behaviour:
         if isinstance(request, UndecodableRequest):
             await abort_with(context, undecodable_request_status(request.error))
         try:
-            return await behaviour(request, context)
+            with request_deadline(context.time_remaining()):
+                return await behaviour(request, context)
         except DomainError as error:
             status = status_for(error)
         except Exception:

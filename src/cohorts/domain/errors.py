@@ -95,3 +95,9 @@ class StorageUnavailable(DomainError):
     """The database cannot be reached or is overloaded; a retry may succeed."""
 
     reason = "STORAGE_UNAVAILABLE"
+
+
+class DeadlineExceeded(DomainError):
+    """The caller's deadline passed before the work finished; nothing was written."""
+
+    reason = "DEADLINE_EXCEEDED"

@@ -34,6 +34,7 @@ from cohorts.service.ports import CohortRepository, ListQuery, UnitOfWorkFactory
 
 Clock = Callable[[], datetime]
 
+_REQUEST_ID_REUSED = "request_id was already used for another cohort; use a new one"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 # Writes without an expected version retry a lost compare-and-set this often
@@ -88,7 +89,7 @@ class CohortUseCases:
     async def get(self, caller: Caller, cohort_id: str) -> Cohort:
         """The cohort, soft-deleted or not."""
         _require_valid_id(cohort_id, field="id")
-        async with self._uow_factory() as uow:
+        async with self._uow_factory(caller) as uow:
             return await _get_in_scope(uow.cohorts, caller, cohort_id)
 
     async def create(
@@ -116,7 +117,7 @@ class CohortUseCases:
             version=1,
             content=content,
         )
-        async with self._uow_factory() as uow:
+        async with self._uow_factory(caller) as uow:
             if request_id:
                 earlier = await uow.cohorts.get_by_request_id(caller.tenant_id, request_id)
                 if earlier is not None:
@@ -127,8 +128,10 @@ class CohortUseCases:
             # A racing create with the same request_id committed first; the
             # insert waited for it, so this read sees its row.
             earlier = await uow.cohorts.get_by_request_id(caller.tenant_id, request_id)
-            if earlier is None:  # pragma: no cover - the unique key makes this unreachable
-                raise StorageUnavailable("request_id conflict could not be resolved; retry")
+            if earlier is None:
+                # The row exists (the unique key said so) but row-level
+                # security hides it: another application's cohort.
+                raise RequestIdReused(_REQUEST_ID_REUSED)
             return _replayed(caller, earlier)
 
     async def update(
@@ -231,7 +234,7 @@ class CohortUseCases:
             after=after,
             limit=limit + 1,
         )
-        async with self._uow_factory() as uow:
+        async with self._uow_factory(caller) as uow:
             rows = await uow.cohorts.list_page(caller, query)
         if len(rows) <= limit:
             return Page(rows, "")
@@ -247,7 +250,7 @@ class CohortUseCases:
         apply: Callable[[Cohort, datetime], Cohort],
     ) -> Cohort:
         """Read, change and compare-and-set one cohort, re-reading on a lost race."""
-        async with self._uow_factory() as uow:
+        async with self._uow_factory(caller) as uow:
             for _ in range(_MAX_WRITE_ATTEMPTS):
                 current = await _get_in_scope(uow.cohorts, caller, cohort_id)
                 if expected_version is not None and current.version != expected_version:
@@ -276,5 +279,5 @@ async def _get_in_scope(repo: CohortRepository, caller: Caller, cohort_id: str) 
 
 def _replayed(caller: Caller, earlier: Cohort) -> Cohort:
     if not _visible_to(caller, earlier):
-        raise RequestIdReused("request_id was already used for another cohort; use a new one")
+        raise RequestIdReused(_REQUEST_ID_REUSED)
     return earlier

@@ -68,6 +68,6 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    """Makes a fresh unit of work for one use case."""
+    """Makes a fresh unit of work for one use case, confined to the caller's scope."""
 
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, caller: Caller) -> UnitOfWork: ...

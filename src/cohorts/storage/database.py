@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import logging
+
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+APP_ROLE = "cohorts_app"
+
+_log = logging.getLogger(__name__)
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -47,3 +52,28 @@ def migrate(database_url: str, revision: str = "head") -> None:
             command.upgrade(config, revision)
     finally:
         engine.dispose()
+
+
+def as_role(database_url: str, role: str = APP_ROLE) -> str:
+    """The same server and database, connecting as another role (trust or peer auth)."""
+    url: URL = make_url(database_url).set(username=role, password=None)
+    return url.render_as_string(hide_password=False)
+
+
+async def warn_if_row_security_is_bypassed(engine: AsyncEngine) -> None:
+    """Log loudly when the service's role is exempt from row-level security."""
+    async with engine.connect() as connection:
+        result = await connection.execute(
+            text(
+                "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles"
+                " WHERE rolname = current_user"
+            )
+        )
+        row = result.one()
+    if row[1]:
+        _log.warning(
+            "database role %r is a superuser or has BYPASSRLS: row-level security does not "
+            "apply to it; connect as %r (see README: Storage and roles)",
+            row[0],
+            APP_ROLE,
+        )

@@ -1,14 +1,19 @@
-"""A unit of work is one PostgreSQL transaction on a pooled connection."""
+"""A unit of work is one PostgreSQL transaction, scoped to one caller, on a pooled connection."""
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import Self
 
+import psycopg.errors
 import sqlalchemy.exc
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
-from cohorts.domain.errors import StorageUnavailable
+from cohorts.domain.caller import Caller
+from cohorts.domain.errors import DeadlineExceeded, DomainError, StorageUnavailable
+from cohorts.service.deadlines import seconds_remaining
 from cohorts.storage.repository import SqlCohortRepository
 
 # Errors that mean "the database cannot serve us right now" rather than "this
@@ -19,24 +24,72 @@ _UNAVAILABLE = (
     sqlalchemy.exc.TimeoutError,
 )
 
+# Transaction-local (is_local = true) settings: the row-level security policies
+# read the scope, and statement_timeout bounds each statement by the caller's
+# deadline. All revert when the transaction ends, so a pooled connection never
+# carries one request's tenant into the next.
+_BEGIN_SCOPED = text(
+    "SELECT set_config('app.tenant_id', :tenant_id, true),"
+    " set_config('app.app_id', :app_id, true),"
+    " set_config('statement_timeout', :statement_timeout, true)"
+)
+
+# Leave the database this much less time than the caller has, so it cancels a
+# slow statement (and rolls back) before the caller gives up on the call.
+_DEADLINE_MARGIN_SECONDS = 0.05
+
+
+def _translated(error: BaseException) -> DomainError | None:
+    if isinstance(error, sqlalchemy.exc.DBAPIError) and isinstance(
+        error.orig, psycopg.errors.QueryCanceled
+    ):
+        return DeadlineExceeded("the request's deadline passed while the database was working")
+    if isinstance(error, TimeoutError):
+        return DeadlineExceeded("the request's deadline passed while waiting for the database")
+    if isinstance(error, _UNAVAILABLE):
+        return StorageUnavailable("the database is unavailable; retry shortly")
+    return None
+
 
 class SqlUnitOfWork:
-    """Rolls back on exit unless commit() was called; database outages become StorageUnavailable."""
+    """Rolls back on exit unless commit() was called; database failures become domain errors."""
 
     cohorts: SqlCohortRepository
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, caller: Caller, *, max_statement_seconds: float
+    ) -> None:
         self._engine = engine
+        self._caller = caller
+        self._max_statement_seconds = max_statement_seconds
         self._connection: AsyncConnection | None = None
         self._transaction: AsyncTransaction | None = None
 
     async def __aenter__(self) -> Self:
+        budget = self._max_statement_seconds
+        remaining = seconds_remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                raise DeadlineExceeded("the request's deadline passed before it reached storage")
+            budget = min(budget, max(remaining - _DEADLINE_MARGIN_SECONDS, 0.001))
         try:
-            self._connection = await self._engine.connect()
-            self._transaction = await self._connection.begin()
-        except _UNAVAILABLE as error:
+            async with asyncio.timeout(remaining):
+                self._connection = await self._engine.connect()
+                self._transaction = await self._connection.begin()
+                await self._connection.execute(
+                    _BEGIN_SCOPED,
+                    {
+                        "tenant_id": self._caller.tenant_id,
+                        "app_id": self._caller.app_id or "",
+                        "statement_timeout": str(max(int(budget * 1000), 1)),
+                    },
+                )
+        except Exception as error:
             await self._close()
-            raise StorageUnavailable("the database is unavailable; retry shortly") from error
+            translated = _translated(error)
+            if translated is None:
+                raise
+            raise translated from error
         self.cohorts = SqlCohortRepository(self._connection)
         return self
 
@@ -51,8 +104,9 @@ class SqlUnitOfWork:
         except _UNAVAILABLE:
             if exc is None:
                 raise StorageUnavailable("the database is unavailable; retry shortly") from None
-        if isinstance(exc, _UNAVAILABLE):
-            raise StorageUnavailable("the database is unavailable; retry shortly") from exc
+        translated = None if exc is None else _translated(exc)
+        if translated is not None:
+            raise translated from exc
 
     async def commit(self) -> None:
         assert self._transaction is not None
@@ -70,10 +124,13 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    """Makes units of work on one engine."""
+    """Makes caller-scoped units of work on one engine."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_statement_seconds: float = 30.0) -> None:
         self._engine = engine
+        self._max_statement_seconds = max_statement_seconds
 
-    def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine)
+    def __call__(self, caller: Caller) -> SqlUnitOfWork:
+        return SqlUnitOfWork(
+            self._engine, caller, max_statement_seconds=self._max_statement_seconds
+        )

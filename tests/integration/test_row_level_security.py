@@ -1,0 +1,145 @@
+"""PostgreSQL row-level security: the second wall behind the repository's tenant predicates."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import ProgrammingError
+
+from cohorts.domain.caller import Caller
+from cohorts.domain.cohort import CohortContent
+from cohorts.service.cohorts import CohortUseCases
+from cohorts.service.page_tokens import PageTokenCodec
+from cohorts.storage.database import APP_ROLE, as_role, create_engine_for
+from cohorts.storage.tables import cohorts
+from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
+
+
+def _tenant() -> str:
+    return f"rls-{uuid.uuid4().hex[:10]}"
+
+
+def _run(database_url: str, work: Callable[[Any], Awaitable[Any]], *, pool_size: int = 1) -> Any:
+    """Run work(engine) on an app-role engine with a pool of pool_size connections."""
+
+    async def main() -> Any:
+        engine = create_engine_for(
+            as_role(database_url), pool_size=pool_size, pool_timeout_seconds=5
+        )
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+async def _seed(engine: Any, caller: Caller, count: int) -> list[str]:
+    cases = CohortUseCases(SqlUnitOfWorkFactory(engine), PageTokenCodec(b"k"))
+    return [(await cases.create(caller, CohortContent(name=f"c{i}"))).id for i in range(count)]
+
+
+async def _unfiltered_ids(engine: Any, caller: Caller) -> set[str]:
+    """Every id a raw SELECT without any tenant predicate returns inside caller's transaction."""
+    async with SqlUnitOfWorkFactory(engine)(caller) as uow:
+        result = await uow._connection.execute(select(cohorts.c.id))  # noqa: SLF001
+        return {row[0] for row in result}
+
+
+def test_the_service_role_is_not_a_superuser_and_owns_nothing(db: psycopg.Connection[Any]):
+    row = db.execute(
+        "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", (APP_ROLE,)
+    ).fetchone()
+    assert row == (False, False)
+    owned = db.execute(
+        "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner"
+        " WHERE r.rolname = %s",
+        (APP_ROLE,),
+    ).fetchone()
+    assert owned == (0,)
+    forced = db.execute(
+        "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = 'cohorts'"
+    ).fetchone()
+    assert forced == (True, True)
+
+
+def test_a_query_without_any_tenant_predicate_still_sees_only_the_callers_tenant(
+    database_url: str,
+):
+    tenant_a, tenant_b = _tenant(), _tenant()
+
+    async def work(engine: Any) -> tuple[set[str], list[str], list[str]]:
+        ids_a = await _seed(engine, Caller(tenant_a, "alice"), 3)
+        ids_b = await _seed(engine, Caller(tenant_b, "bob"), 2)
+        return await _unfiltered_ids(engine, Caller(tenant_a, "alice")), ids_a, ids_b
+
+    seen, ids_a, _ = _run(database_url, work)
+    assert seen == set(ids_a)
+
+
+def test_a_query_without_any_app_predicate_still_sees_only_the_callers_app(database_url: str):
+    tenant = _tenant()
+
+    async def work(engine: Any) -> tuple[set[str], list[str]]:
+        mine = await _seed(engine, Caller(tenant, "svc", app_id="app-1"), 2)
+        await _seed(engine, Caller(tenant, "svc", app_id="app-2"), 2)
+        await _seed(engine, Caller(tenant, "person"), 1)
+        return await _unfiltered_ids(engine, Caller(tenant, "svc", app_id="app-1")), mine
+
+    seen, mine = _run(database_url, work)
+    assert seen == set(mine)
+
+
+def test_a_pooled_connection_never_carries_a_previous_requests_tenant(database_url: str):
+    tenant_a, tenant_b = _tenant(), _tenant()
+
+    async def work(engine: Any) -> list[Any]:
+        ids_a = await _seed(engine, Caller(tenant_a, "alice"), 2)
+        ids_b = await _seed(engine, Caller(tenant_b, "bob"), 3)
+        observations: list[Any] = []
+        # One connection in the pool: every transaction below reuses it.
+        for caller, expected in [
+            (Caller(tenant_a, "alice"), ids_a),
+            (Caller(tenant_b, "bob"), ids_b),
+            (Caller(tenant_a, "alice"), ids_a),
+        ]:
+            observations.append(await _unfiltered_ids(engine, caller) == set(expected))
+        async with engine.connect() as connection:
+            # Outside any scoped transaction the settings are empty: no rows at all.
+            setting = await connection.scalar(text("SELECT current_setting('app.tenant_id', true)"))
+            visible = await connection.scalar(text("SELECT count(*) FROM cohorts"))
+        observations += [setting or "", visible]
+        return observations
+
+    assert _run(database_url, work, pool_size=1) == [True, True, True, "", 0]
+
+
+def test_a_row_for_another_tenant_cannot_be_written_through_the_policy(database_url: str):
+    async def work(engine: Any) -> None:
+        async with SqlUnitOfWorkFactory(engine)(Caller(_tenant(), "mallory")) as uow:
+            await uow._connection.execute(  # noqa: SLF001
+                text(
+                    "INSERT INTO cohorts (tenant_id, id, created_at, updated_at, created_by,"
+                    " updated_by, source, source_type, schema_version, name, status, version)"
+                    " VALUES ('someone-else', 'coh_X', now(), now(), 'm', 'm', 'edm', 5, 1,"
+                    " 'x', 1, 1)"
+                )
+            )
+
+    with pytest.raises(ProgrammingError, match="row-level security"):
+        _run(database_url, work)
+
+
+def test_the_service_role_cannot_hard_delete_rows(database_url: str):
+    async def work(engine: Any) -> None:
+        async with SqlUnitOfWorkFactory(engine)(Caller(_tenant(), "mallory")) as uow:
+            await uow._connection.execute(text("DELETE FROM cohorts"))  # noqa: SLF001
+
+    with pytest.raises(ProgrammingError, match="permission denied"):
+        _run(database_url, work)
