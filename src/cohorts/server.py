@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cohorts.api.auth import AuthInterceptor, TokenVerifier
 from cohorts.api.handlers import SERVICE_NAME, cohort_service_handler
+from cohorts.api.jwks import JwksKeys
 from cohorts.api.servicer import CohortServicer
 from cohorts.service.cohorts import Clock, CohortUseCases, utc_now
 from cohorts.service.page_tokens import PageTokenCodec
@@ -57,6 +58,11 @@ def token_verifier(settings: Settings) -> TokenVerifier:
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway_seconds=settings.jwt_leeway_seconds,
+        jwks=(
+            JwksKeys(settings.jwks, min_refresh_seconds=settings.jwks_refresh_seconds)
+            if settings.jwks
+            else None
+        ),
     )
 
 

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     jwt_secret: str | None = None
     jwt_public_key_file: Path | None = None
+    jwks: str | None = Field(
+        default=None, description="JWKS document (file path or http(s) URL) for RS256/ES256"
+    )
+    jwks_refresh_seconds: float = Field(default=10.0, ge=0)
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_seconds: int = 30
@@ -64,7 +68,7 @@ class Settings(BaseSettings):
                     f"COHORTS_JWT_SECRET must be at least {_MIN_SECRET_BYTES} bytes long"
                 )
             return self.jwt_secret
-        if self.jwt_public_key_file is not None:
+        if self.jwt_public_key_file is not None or self.jwks is not None:
             return None
         _log.warning(
             "no COHORTS_JWT_SECRET or COHORTS_JWT_PUBLIC_KEY_FILE set: using the development "

@@ -11,6 +11,7 @@ import grpc
 import jwt
 
 from cohorts.api.errors import abort_with, status_for
+from cohorts.api.jwks import JWKS_ALGORITHMS, JwksKeys
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import Unauthenticated
 
@@ -40,7 +41,9 @@ class TokenVerifier:
         issuer: str | None = None,
         audience: str | None = None,
         leeway_seconds: int = 30,
+        jwks: JwksKeys | None = None,
     ) -> None:
+        self._jwks = jwks
         self._keys: dict[str, Any] = {}
         if hs256_secret is not None:
             self._keys["HS256"] = hs256_secret
@@ -54,8 +57,8 @@ class TokenVerifier:
                     )
                 except (ValueError, TypeError, jwt.InvalidKeyError):
                     continue
-        if not self._keys:
-            raise ValueError("no usable JWT key: set a secret or an RSA/EC public key")
+        if not self._keys and jwks is None:
+            raise ValueError("no usable JWT key: set a secret, a public key or a JWKS")
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
@@ -65,7 +68,37 @@ class TokenVerifier:
     @property
     def algorithms(self) -> list[str]:
         """The algorithms a token may be signed with."""
-        return sorted(self._keys)
+        return sorted(set(self._keys) | (JWKS_ALGORITHMS if self._jwks else set()))
+
+    def _key_for(self, header: dict[str, Any]) -> tuple[str, Any]:
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if not isinstance(algorithm, str) or algorithm not in self.algorithms:
+            raise Unauthenticated(
+                f"token algorithm {algorithm!r} is not accepted; "
+                f"accepted: {', '.join(self.algorithms)}",
+                reason="TOKEN_ALGORITHM_REJECTED",
+            )
+        if self._jwks is not None and algorithm in JWKS_ALGORITHMS and kid is not None:
+            if not isinstance(kid, str) or len(kid) > 256:
+                raise Unauthenticated("token kid must be a short string", reason="TOKEN_KEY")
+            jwk = self._jwks.key_for(kid)
+            if jwk is None:
+                raise Unauthenticated(
+                    f"no published key has kid {kid!r}", reason="TOKEN_KEY_UNKNOWN"
+                )
+            if jwk.algorithm_name != algorithm:
+                raise Unauthenticated(
+                    f"key {kid!r} is for {jwk.algorithm_name}, not {algorithm}",
+                    reason="TOKEN_ALGORITHM_REJECTED",
+                )
+            return algorithm, jwk.key
+        key = self._keys.get(algorithm)
+        if key is None:
+            raise Unauthenticated(
+                f"{algorithm} tokens must name a published key with `kid`",
+                reason="TOKEN_KEY_UNKNOWN",
+            )
+        return algorithm, key
 
     def verify(self, token: str) -> Caller:
         """The caller a valid token names; Unauthenticated saying what is wrong otherwise."""
@@ -74,16 +107,10 @@ class TokenVerifier:
                 f"bearer token is larger than {MAX_TOKEN_BYTES} bytes", reason="TOKEN_TOO_LARGE"
             )
         try:
-            algorithm = jwt.get_unverified_header(token).get("alg")
+            header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
             raise Unauthenticated("bearer token is not a well-formed JWT") from None
-        key = self._keys.get(algorithm) if isinstance(algorithm, str) else None
-        if key is None or not isinstance(algorithm, str):
-            raise Unauthenticated(
-                f"token algorithm {algorithm!r} is not accepted; "
-                f"accepted: {', '.join(self.algorithms)}",
-                reason="TOKEN_ALGORITHM_REJECTED",
-            )
+        algorithm, key = self._key_for(header)
         try:
             claims = jwt.decode(
                 token,
