@@ -48,6 +48,7 @@ generate: $(STAMP)
 	mkdir -p generated
 	$(PROTOC) --python_out=generated --grpc_python_out=generated \
 	  --mypy_out=generated --mypy_grpc_out=generated $(PROTOS)
+	if command -v npm >/dev/null; then clients/typescript/generate.sh; else echo "npm not found: skipping TypeScript generation"; fi
 
 # Regenerates into a scratch folder and compares, so CI fails on stale code.
 check-generated: $(STAMP)
