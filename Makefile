@@ -7,8 +7,14 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 PROTOS := $(shell find protos -name '*.proto')
 PROTOC := $(BIN)/python -m grpc_tools.protoc -I protos -I third_party/googleapis
+BUF := $(BIN)/buf
+# Descriptor set for gateways and dynamic clients; reflection serves the same descriptors.
+DESCRIPTOR_SET := generated/descriptors/learning_v1.binpb
+BUILD_DESCRIPTORS = $(BUF) build --path protos/learning --exclude-source-info -o
+# The contract as last released: `buf breaking` compares protos/ with it.
+BASELINE := protos/baseline/learning_v1.binpb
 
-.PHONY: help install run test lint format generate check-generated clean
+.PHONY: help install run test lint format generate check-generated breaking baseline clean
 
 help:
 	@echo "make run       serve on $${COHORTS_LISTEN:-127.0.0.1:50051} (embedded PostgreSQL unless COHORTS_DATABASE_URL is set)"
@@ -33,11 +39,11 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$rc
 
-lint: $(STAMP) check-generated
+lint: $(STAMP) check-generated breaking
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
-	$(BIN)/buf lint
+	$(BUF) lint
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests
@@ -48,6 +54,8 @@ generate: $(STAMP)
 	mkdir -p generated
 	$(PROTOC) --python_out=generated --grpc_python_out=generated \
 	  --mypy_out=generated --mypy_grpc_out=generated $(PROTOS)
+	mkdir -p $(dir $(DESCRIPTOR_SET))
+	$(BUILD_DESCRIPTORS) $(DESCRIPTOR_SET)
 	if command -v npm >/dev/null; then clients/typescript/generate.sh; else echo "npm not found: skipping TypeScript generation"; fi
 
 # Regenerates into a scratch folder and compares, so CI fails on stale code.
@@ -55,12 +63,26 @@ check-generated: $(STAMP)
 	@tmp=$$(mktemp -d) && \
 	$(PROTOC) --python_out=$$tmp --grpc_python_out=$$tmp \
 	  --mypy_out=$$tmp --mypy_grpc_out=$$tmp $(PROTOS) >/dev/null && \
-	if diff -r $$tmp/learning generated/learning >/dev/null; then \
+	$(BUILD_DESCRIPTORS) $$tmp/descriptors.binpb && \
+	if diff -r $$tmp/learning generated/learning >/dev/null \
+	  && cmp -s $$tmp/descriptors.binpb $(DESCRIPTOR_SET); then \
 	  echo "generated/ is up to date"; rm -rf $$tmp; \
 	else \
 	  diff -r $$tmp/learning generated/learning | head -20; rm -rf $$tmp; \
 	  echo "generated/ is stale: run 'make generate' and commit the result" >&2; exit 1; \
 	fi
+
+# Fails on changes that would break generated clients (renumbered or retyped
+# fields, removed methods, renamed packages); see docs/contract.md.
+breaking: $(STAMP)
+	@tmp=$$(mktemp -d) && $(BUILD_DESCRIPTORS) $$tmp/current.binpb && \
+	$(BUF) breaking $$tmp/current.binpb --against $(BASELINE); rc=$$?; rm -rf $$tmp; \
+	if [ $$rc -eq 0 ]; then echo "contract is compatible with $(BASELINE)"; fi; exit $$rc
+
+# Run only after an additive, released change: it moves the compatibility baseline.
+baseline: $(STAMP)
+	mkdir -p $(dir $(BASELINE))
+	$(BUILD_DESCRIPTORS) $(BASELINE)
 
 clean:
 	rm -rf $(VENV) .cohorts .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, cast
+from typing import NamedTuple, cast
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -22,17 +22,19 @@ class FieldViolation(NamedTuple):
 class CohortError(Exception):
     """A CohortService call failed; `code`, `reason` and `message` say how."""
 
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
     def __init__(
         self,
-        code: grpc.StatusCode,
         message: str,
         *,
+        code: grpc.StatusCode | None = None,
         reason: str = "",
         metadata: Mapping[str, str] | None = None,
         retry_delay: float | None = None,
     ) -> None:
-        super().__init__(f"{code.name}: {message}" + (f" [{reason}]" if reason else ""))
-        self.code = code
+        self.code = code if code is not None else type(self).code
+        super().__init__(f"{self.code.name}: {message}" + (f" [{reason}]" if reason else ""))
         self.message = message
         # The ErrorInfo reason (e.g. COHORT_NOT_FOUND); empty when the failure
         # came from gRPC itself (no connection, deadline) rather than the server.
@@ -45,54 +47,93 @@ class CohortError(Exception):
 class NotFound(CohortError):
     """No cohort with that id in the caller's scope (NOT_FOUND)."""
 
+    code = grpc.StatusCode.NOT_FOUND
+
 
 class InvalidArgument(CohortError):
     """The request was rejected; `violations` lists every bad field (INVALID_ARGUMENT)."""
 
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
     def __init__(
-        self, *args: Any, violations: Sequence[FieldViolation] = (), **kwargs: Any
+        self,
+        message: str,
+        *,
+        violations: Sequence[FieldViolation] = (),
+        code: grpc.StatusCode | None = None,
+        reason: str = "",
+        metadata: Mapping[str, str] | None = None,
+        retry_delay: float | None = None,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(
+            message, code=code, reason=reason, metadata=metadata, retry_delay=retry_delay
+        )
         self.violations: list[FieldViolation] = list(violations)
 
 
 class Conflict(CohortError):
     """The expected version is stale (ABORTED); `current_version` is the stored one."""
 
-    def __init__(self, *args: Any, current_version: int | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    code = grpc.StatusCode.ABORTED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        current_version: int | None = None,
+        code: grpc.StatusCode | None = None,
+        reason: str = "",
+        metadata: Mapping[str, str] | None = None,
+        retry_delay: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, code=code, reason=reason, metadata=metadata, retry_delay=retry_delay
+        )
         self.current_version = current_version
 
 
 class FailedPrecondition(CohortError):
     """The cohort is in a state that forbids the call, e.g. deleted (FAILED_PRECONDITION)."""
 
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
 
 class AlreadyExists(CohortError):
     """Undelete of a live cohort, or a request_id used outside the caller's scope."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
 
 
 class Unauthenticated(CohortError):
     """The token is missing, malformed, expired or wrongly signed (UNAUTHENTICATED)."""
 
+    code = grpc.StatusCode.UNAUTHENTICATED
+
 
 class Unavailable(CohortError):
     """The server or its database cannot be reached; retrying later may succeed."""
+
+    code = grpc.StatusCode.UNAVAILABLE
 
 
 class DeadlineExceeded(CohortError):
     """The call did not finish before its deadline; it may still have taken effect."""
 
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
 
 _CLASSES: dict[grpc.StatusCode, type[CohortError]] = {
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.ABORTED: Conflict,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
-    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
-    grpc.StatusCode.UNAVAILABLE: Unavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    cls.code: cls
+    for cls in (
+        NotFound,
+        InvalidArgument,
+        Conflict,
+        FailedPrecondition,
+        AlreadyExists,
+        Unauthenticated,
+        Unavailable,
+        DeadlineExceeded,
+    )
 }
 
 
@@ -100,7 +141,7 @@ def error_from_rpc(error: grpc.RpcError) -> CohortError:
     """The typed exception for a failed call (sync or grpc.aio)."""
     if not callable(getattr(error, "code", None)):
         # A bare RpcError carries no status at all.
-        return CohortError(grpc.StatusCode.UNKNOWN, str(error) or type(error).__name__)
+        return CohortError(str(error) or type(error).__name__)
     code = error.code()
     message = error.details() or ""
     status = _rich_status(error)
@@ -121,13 +162,24 @@ def error_from_rpc(error: grpc.RpcError) -> CohortError:
             ]
         elif detail.Unpack(retry_info):
             retry_delay = retry_info.retry_delay.ToTimedelta().total_seconds()
-    common: dict[str, Any] = {"reason": reason, "metadata": metadata, "retry_delay": retry_delay}
     cls = _CLASSES.get(code, CohortError)
     if cls is InvalidArgument:
-        return InvalidArgument(code, message, violations=violations, **common)
+        return InvalidArgument(
+            message,
+            violations=violations,
+            reason=reason,
+            metadata=metadata,
+            retry_delay=retry_delay,
+        )
     if cls is Conflict:
-        return Conflict(code, message, current_version=_current_version(metadata), **common)
-    return cls(code, message, **common)
+        return Conflict(
+            message,
+            current_version=_current_version(metadata),
+            reason=reason,
+            metadata=metadata,
+            retry_delay=retry_delay,
+        )
+    return cls(message, code=code, reason=reason, metadata=metadata, retry_delay=retry_delay)
 
 
 def _rich_status(error: grpc.RpcError) -> status_pb2.Status | None:

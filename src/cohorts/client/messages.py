@@ -9,7 +9,7 @@ from typing import Any, Required, TypeAlias, TypedDict
 
 # googleapis-common-protos ships .pyi files but no py.typed marker; the project's
 # mypy config follows untyped imports for google.rpc.* but not yet google.api.*.
-from google.api import field_behavior_pb2  # type: ignore[import-untyped]
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor, struct_pb2, timestamp_pb2
 from learning.v1 import cohort_pb2, cohort_service_pb2
 
@@ -68,7 +68,8 @@ def _client_fields() -> dict[str, descriptor.FieldDescriptor]:
     settable = {field_behavior_pb2.OPTIONAL, field_behavior_pb2.REQUIRED}
     fields = {}
     for field in Cohort.DESCRIPTOR.fields:
-        behaviors = set(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
+        extension: Any = field_behavior_pb2.field_behavior
+        behaviors: set[int] = set(field.GetOptions().Extensions[extension])
         # `version` is the optimistic-concurrency token, passed as expected_version.
         if behaviors & settable and field.name != "version":
             fields[field.name] = field
