@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 from grpc_reflection.v1alpha._async import ReflectionServicer
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cohorts.api.auth import AuthInterceptor, TokenVerifier
@@ -33,6 +34,37 @@ HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 REFLECTION_V1_SERVICE_NAME = "grpc.reflection.v1.ServerReflection"
 
 
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _database_answers(engine: AsyncEngine, timeout_seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(timeout_seconds), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not answering"
+        return False
+
+
+async def watch_database(
+    engine: AsyncEngine, health_servicer: HealthServicer, *, interval_seconds: float
+) -> None:
+    """Keep health SERVING exactly while the database answers."""
+    serving: bool | None = None
+    while True:
+        answers = await _database_answers(engine, timeout_seconds=max(interval_seconds, 1.0))
+        if answers != serving:
+            serving = answers
+            for name in ("", SERVICE_NAME):
+                await health_servicer.set(name, _SERVING if answers else _NOT_SERVING)
+            if answers:
+                _log.info("database answers: health is SERVING")
+            else:
+                _log.warning("database does not answer: health is NOT_SERVING")
+        await asyncio.sleep(interval_seconds)
+
+
 @dataclass
 class RunningServer:
     """A started server and what must be closed after it."""
@@ -41,9 +73,11 @@ class RunningServer:
     port: int
     health: HealthServicer
     engine: AsyncEngine
+    database_watch: asyncio.Task[None]
 
     async def stop(self, grace_seconds: float) -> None:
         """Go NOT_SERVING, stop accepting, let in-flight calls finish, then close the pool."""
+        self.database_watch.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_seconds)
         await self.engine.dispose()
@@ -63,6 +97,21 @@ def token_verifier(settings: Settings) -> TokenVerifier:
             if settings.jwks
             else None
         ),
+    )
+
+
+BENCH_ECHO_SERVICE = "cohorts.bench.Echo"
+
+
+def _add_bench_echo(server: grpc.aio.Server) -> None:
+    """A trivial unary RPC on the same server stack: the benchmark's ceiling."""
+
+    async def echo(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        return request
+
+    handler = grpc.unary_unary_rpc_method_handler(echo)  # raw bytes in, raw bytes out
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(BENCH_ECHO_SERVICE, {"Echo": handler}),)
     )
 
 
@@ -106,15 +155,26 @@ async def start_server(
     )
     server.add_generic_rpc_handlers((cohort_service_handler(CohortServicer(use_cases)),))
 
+    if settings.bench_echo:
+        _add_bench_echo(server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)  # type: ignore[no-untyped-call]
     _add_reflection(server, [SERVICE_NAME, HEALTH_SERVICE_NAME])
 
     port = server.add_insecure_port(settings.listen)
     await server.start()
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server=server, port=port, health=health_servicer, engine=engine)
+    database_watch = asyncio.create_task(
+        watch_database(
+            engine, health_servicer, interval_seconds=settings.health_check_interval_seconds
+        )
+    )
+    return RunningServer(
+        server=server,
+        port=port,
+        health=health_servicer,
+        engine=engine,
+        database_watch=database_watch,
+    )
 
 
 async def serve(settings: Settings, *, database_url: str) -> None:

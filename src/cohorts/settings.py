@@ -47,9 +47,13 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=10, ge=1)
     pool_timeout_seconds: float = Field(default=5.0, gt=0)
     statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    health_check_interval_seconds: float = Field(default=2.0, gt=0)
     grace_period_seconds: float = Field(default=10.0, ge=0)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
+    bench_echo: bool = Field(
+        default=False, description="serve cohorts.bench.Echo/Echo for `make bench` ceilings"
+    )
 
     def development_secret(self) -> str:
         """The on-disk secret used when no JWT key is configured; created on first use."""
