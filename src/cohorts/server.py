@@ -20,10 +20,15 @@ from cohorts.api.auth import AuthInterceptor, TokenVerifier
 from cohorts.api.handlers import SERVICE_NAME, cohort_service_handler
 from cohorts.api.jwks import JwksKeys
 from cohorts.api.servicer import CohortServicer
+from cohorts.metrics import POOL_SIZE, PrometheusStorageObserver
 from cohorts.service.cohorts import Clock, CohortUseCases, utc_now
 from cohorts.service.page_tokens import PageTokenCodec
 from cohorts.settings import Settings
-from cohorts.storage.database import create_engine_for, warn_if_row_security_is_bypassed
+from cohorts.storage.database import (
+    create_engine_for,
+    observe_pool,
+    warn_if_row_security_is_bypassed,
+)
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 
 _log = logging.getLogger(__name__)
@@ -141,8 +146,13 @@ async def start_server(
         pool_timeout_seconds=settings.pool_timeout_seconds,
     )
     await warn_if_row_security_is_bypassed(engine)
+    observer = PrometheusStorageObserver()
+    observe_pool(engine, observer)
+    POOL_SIZE.inc(settings.pool_size)
     use_cases = CohortUseCases(
-        SqlUnitOfWorkFactory(engine, max_statement_seconds=settings.statement_timeout_seconds),
+        SqlUnitOfWorkFactory(
+            engine, max_statement_seconds=settings.statement_timeout_seconds, observer=observer
+        ),
         PageTokenCodec(settings.page_token_key()),
         clock=clock,
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +35,17 @@ class Settings(BaseSettings):
         default=Path(".cohorts"), description="embedded PostgreSQL data and development secrets"
     )
     listen: str = "127.0.0.1:50051"
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="server processes sharing the port (SO_REUSEPORT)",
+    )
+    metrics_listen: str | None = Field(
+        default=None, description="host:port for Prometheus /metrics; unset: no endpoint"
+    )
+    keepalive_time_seconds: float = Field(default=60.0, gt=0)
+    keepalive_timeout_seconds: float = Field(default=20.0, gt=0)
+    max_concurrent_streams: int = Field(default=256, ge=1)
     migrate_on_start: bool = True
     jwt_secret: str | None = None
     jwt_public_key_file: Path | None = None
@@ -51,6 +64,7 @@ class Settings(BaseSettings):
     grace_period_seconds: float = Field(default=10.0, ge=0)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
     bench_echo: bool = Field(
         default=False, description="serve cohorts.bench.Echo/Echo for `make bench` ceilings"
     )

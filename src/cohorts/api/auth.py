@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +13,10 @@ import jwt
 
 from cohorts.api.errors import abort_with, status_for
 from cohorts.api.jwks import JWKS_ALGORITHMS, JwksKeys
+from cohorts.api.request_context import current_record
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import Unauthenticated
+from cohorts.metrics import AUTH_FAILURES
 
 AUTHORIZATION_HEADER = "authorization"
 BEARER_PREFIX = "bearer "
@@ -102,14 +105,14 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Caller:
         """The caller a valid token names; Unauthenticated saying what is wrong otherwise."""
-        if len(token) > MAX_TOKEN_BYTES:
+        if len(token.encode()) > MAX_TOKEN_BYTES:
             raise Unauthenticated(
                 f"bearer token is larger than {MAX_TOKEN_BYTES} bytes", reason="TOKEN_TOO_LARGE"
             )
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
-            raise Unauthenticated("bearer token is not a well-formed JWT") from None
+        except jwt.InvalidTokenError as error:
+            raise Unauthenticated(f"bearer token is not a well-formed JWT: {error}") from None
         algorithm, key = self._key_for(header)
         try:
             claims = jwt.decode(
@@ -124,8 +127,15 @@ class TokenVerifier:
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token has expired", reason="TOKEN_EXPIRED") from None
         except jwt.ImmatureSignatureError:
+            # Raised only after the signature verified, so reading the claims is safe.
+            early = _claims_in_the_future(token, leeway_seconds=self._leeway)
             raise Unauthenticated(
-                "token is not valid yet (nbf is in the future)", reason="TOKEN_NOT_YET_VALID"
+                f"token is not valid yet ({' and '.join(early)} in the future)",
+                reason="TOKEN_NOT_YET_VALID",
+            ) from None
+        except jwt.exceptions.InvalidSubjectError:
+            raise Unauthenticated(
+                "token claim 'sub' must be a non-empty string", reason="TOKEN_CLAIM_INVALID"
             ) from None
         except jwt.MissingRequiredClaimError as error:
             raise Unauthenticated(
@@ -144,6 +154,17 @@ class TokenVerifier:
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"token is invalid: {error}") from None
         return _caller_from(claims)
+
+
+def _claims_in_the_future(token: str, *, leeway_seconds: int) -> list[str]:
+    claims = jwt.decode(token, options={"verify_signature": False})
+    now = time.time()
+    early = [
+        f"{name} is"
+        for name in ("nbf", "iat")
+        if isinstance(claims.get(name), int | float) and claims[name] > now + leeway_seconds
+    ]
+    return early or ["nbf or iat is"]
 
 
 def _caller_from(claims: dict[str, Any]) -> Caller:
@@ -190,6 +211,9 @@ def _rejecting_handler(error: Unauthenticated) -> grpc.RpcMethodHandler[Any, Any
 
 def _with_caller(behaviour: Behaviour, caller: Caller) -> Behaviour:
     async def behaviour_as_caller(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        record = current_record()
+        if record is not None:
+            record.tenant_id, record.app_id = caller.tenant_id, caller.app_id
         reset = _caller.set(caller)
         try:
             return await behaviour(request, context)
@@ -225,6 +249,7 @@ class AuthInterceptor(_ServerInterceptor):
             token = bearer_token(handler_call_details.invocation_metadata)
             caller = self._verifier.verify(token)
         except Unauthenticated as error:
+            AUTH_FAILURES.labels(error.reason).inc()
             _log.info(
                 "rejected call to %s: %s (%s)",
                 handler_call_details.method,

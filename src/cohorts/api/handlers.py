@@ -18,6 +18,7 @@ from cohorts.api.errors import (
     status_for,
     undecodable_request_status,
 )
+from cohorts.api.request_context import current_record
 from cohorts.api.servicer import CohortServicer
 from cohorts.domain.errors import DomainError
 from cohorts.service.deadlines import request_deadline
@@ -64,7 +65,8 @@ def _guarded(method: str, behaviour: Behaviour) -> Behaviour:
         except DomainError as error:
             status = status_for(error)
         except Exception:
-            correlation_id = uuid.uuid4().hex
+            record = current_record()
+            correlation_id = record.correlation_id if record else uuid.uuid4().hex
             _log.exception("unexpected error in %s, correlation id %s", method, correlation_id)
             status = internal_status(correlation_id)
         await abort_with(context, status)

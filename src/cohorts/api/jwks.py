@@ -47,6 +47,7 @@ class JwksKeys:
         """The key published under kid, reloading the document once if it is new."""
         key = self._keys.get(kid)
         if key is None and self._may_refresh():
+            # Blocking, but rare: at most once per min_refresh_seconds.
             self._refresh()
             key = self._keys.get(kid)
         return key
@@ -58,11 +59,15 @@ class JwksKeys:
 
     def _refresh(self) -> None:
         with self._lock:
+            if self._loaded_at is not None and not self._may_refresh():
+                return  # another thread reloaded while this one waited
             self._loaded_at = self._clock()
             try:
                 document = json.loads(self._read())
+                if not isinstance(document, dict):
+                    raise ValueError("a JWKS document must be a JSON object with `keys`")
                 keys = jwt.PyJWKSet.from_dict(document).keys
-            except (OSError, ValueError, jwt.PyJWTError) as error:
+            except (OSError, ValueError, TypeError, jwt.PyJWTError) as error:
                 _log.warning("could not load JWKS from %s: %s", self._source, error)
                 return
             self._keys = {

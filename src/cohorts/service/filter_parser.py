@@ -306,7 +306,7 @@ def _typed_restriction(field: str, path: tuple[str, ...], op: _Token, value: _To
             _wrong_type(value, "a number", field)
         return Compare(field, op.text, _finite(value, field))
     if kind is FieldKind.TIMESTAMP:
-        return Compare(field, op.text, _timestamp(value, field))
+        return _timestamp_comparison(field, op.text, value)
     return Compare(field, op.text, _enum(kind, value, field))
 
 
@@ -329,6 +329,24 @@ def _json_scalar(value: _Token, field: str) -> JsonScalar:
     if value.kind == "word" and value.text in _METADATA_WORDS:
         return _METADATA_WORDS[value.text]
     _wrong_type(value, "a string, number, true, false, null or `*`", field)
+
+
+# Stored timestamps have microsecond precision. Against a literal t + e, where t
+# is the literal cut to microseconds and 0 < e < 1us, a stored x satisfies
+# x < t+e iff x <= t, x > t+e iff x > t, and never x = t+e.
+_FINER_THAN_MICROSECONDS = {"<": "<=", "<=": "<=", ">": ">", ">=": ">"}
+_SUB_MICROSECOND = re.compile(r"\.\d{6}(\d+)")
+
+
+def _timestamp_comparison(field: str, operator: str, value: _Token) -> Filter:
+    when = _timestamp(value, field)
+    finer = _SUB_MICROSECOND.search(value.value)
+    if finer is None or not finer.group(1).strip("0"):
+        return Compare(field, operator, when)
+    if operator in _FINER_THAN_MICROSECONDS:
+        return Compare(field, _FINER_THAN_MICROSECONDS[operator], when)
+    earlier, later = Compare(field, "<=", when), Compare(field, ">", when)
+    return And((earlier, Not(earlier))) if operator == "=" else Or((earlier, later))
 
 
 def _timestamp(value: _Token, field: str) -> datetime:

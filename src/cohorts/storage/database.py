@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import logging
+from pathlib import Path
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -77,3 +77,24 @@ async def warn_if_row_security_is_bypassed(engine: AsyncEngine) -> None:
             row[0],
             APP_ROLE,
         )
+
+
+class PoolObserver(Protocol):
+    """Told when pooled connections are taken and returned."""
+
+    def connection_checked_out(self) -> None: ...
+
+    def connection_checked_in(self) -> None: ...
+
+
+def observe_pool(engine: AsyncEngine, observer: PoolObserver) -> None:
+    """Report every checkout and checkin of the engine's pool to observer."""
+
+    def checked_out(*_: Any) -> None:
+        observer.connection_checked_out()
+
+    def checked_in(*_: Any) -> None:
+        observer.connection_checked_in()
+
+    event.listen(engine.sync_engine, "checkout", checked_out)
+    event.listen(engine.sync_engine, "checkin", checked_in)

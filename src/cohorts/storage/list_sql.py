@@ -10,13 +10,25 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, func, literal, literal_column, not_, or_, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Text,
+    and_,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    tuple_,
+)
 from sqlalchemy.sql.elements import UnaryExpression
 
 from cohorts.service.list_query import (
     FIELDS,
     And,
     Compare,
+    FieldKind,
     Filter,
     HasItem,
     HasKey,
@@ -51,7 +63,12 @@ def compile_filter(node: Filter) -> ColumnElement[bool]:
     """The WHERE condition for a parsed filter; true or false for every row, never NULL."""
     if isinstance(node, Compare):
         column = _c[node.field]
-        condition = _COMPARE[node.operator](column, _bindable(node.value))
+        bound: Any = _bindable(node.value)
+        if FIELDS[node.field].kind is FieldKind.INTEGER:
+            # Bound as bigint: a literal beyond int32 compares as the number it is
+            # instead of failing to fit the int4 column's type.
+            bound = literal(bound, BigInteger())
+        condition: ColumnElement[bool] = _COMPARE[node.operator](column, bound)
         if FIELDS[node.field].nullable:
             condition = and_(column.is_not(None), condition)
         return condition

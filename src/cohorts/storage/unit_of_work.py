@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import psycopg.errors
 import sqlalchemy.exc
@@ -39,6 +40,24 @@ _BEGIN_SCOPED = text(
 _DEADLINE_MARGIN_SECONDS = 0.05
 
 
+class StorageObserver(Protocol):
+    """Where storage reports what operators watch (metrics live outside storage)."""
+
+    def waiting_for_connection(self) -> AbstractContextManager[None]: ...
+
+    def database_error(self, error_class: str) -> None: ...
+
+
+class NoStorageObserver:
+    """Reports nowhere."""
+
+    def waiting_for_connection(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def database_error(self, error_class: str) -> None:
+        return None
+
+
 def _translated(error: BaseException) -> DomainError | None:
     if isinstance(error, sqlalchemy.exc.DBAPIError) and isinstance(
         error.orig, psycopg.errors.QueryCanceled
@@ -57,11 +76,17 @@ class SqlUnitOfWork:
     cohorts: SqlCohortRepository
 
     def __init__(
-        self, engine: AsyncEngine, caller: Caller, *, max_statement_seconds: float
+        self,
+        engine: AsyncEngine,
+        caller: Caller,
+        *,
+        max_statement_seconds: float,
+        observer: StorageObserver,
     ) -> None:
         self._engine = engine
         self._caller = caller
         self._max_statement_seconds = max_statement_seconds
+        self._observer = observer
         self._connection: AsyncConnection | None = None
         self._transaction: AsyncTransaction | None = None
 
@@ -74,7 +99,8 @@ class SqlUnitOfWork:
             budget = min(budget, max(remaining - _DEADLINE_MARGIN_SECONDS, 0.001))
         try:
             async with asyncio.timeout(remaining):
-                self._connection = await self._engine.connect()
+                with self._observer.waiting_for_connection():
+                    self._connection = await self._engine.connect()
                 self._transaction = await self._connection.begin()
                 await self._connection.execute(
                     _BEGIN_SCOPED,
@@ -86,7 +112,7 @@ class SqlUnitOfWork:
                 )
         except Exception as error:
             await self._close()
-            translated = _translated(error)
+            translated = self._translate(error)
             if translated is None:
                 raise
             raise translated from error
@@ -104,15 +130,23 @@ class SqlUnitOfWork:
         except _UNAVAILABLE:
             if exc is None:
                 raise StorageUnavailable("the database is unavailable; retry shortly") from None
-        translated = None if exc is None else _translated(exc)
+        translated = None if exc is None else self._translate(exc)
         if translated is not None:
             raise translated from exc
+
+    def _translate(self, error: BaseException) -> DomainError | None:
+        translated = _translated(error)
+        if translated is not None:
+            cause = getattr(error, "orig", None) or error
+            self._observer.database_error(type(cause).__name__)
+        return translated
 
     async def commit(self) -> None:
         assert self._transaction is not None
         try:
             await self._transaction.commit()
         except _UNAVAILABLE as error:
+            self._observer.database_error(type(getattr(error, "orig", None) or error).__name__)
             raise StorageUnavailable(
                 "the database became unavailable while committing; the write may not be stored"
             ) from error
@@ -126,11 +160,21 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Makes caller-scoped units of work on one engine."""
 
-    def __init__(self, engine: AsyncEngine, *, max_statement_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_statement_seconds: float = 30.0,
+        observer: StorageObserver | None = None,
+    ) -> None:
         self._engine = engine
         self._max_statement_seconds = max_statement_seconds
+        self._observer = observer or NoStorageObserver()
 
     def __call__(self, caller: Caller) -> SqlUnitOfWork:
         return SqlUnitOfWork(
-            self._engine, caller, max_statement_seconds=self._max_statement_seconds
+            self._engine,
+            caller,
+            max_statement_seconds=self._max_statement_seconds,
+            observer=self._observer,
         )
