@@ -30,8 +30,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Metrics are on for `make run` (off unless configured elsewhere, e.g. in tests).
 run: $(STAMP)
-	$(BIN)/cohorts serve
+	COHORTS_METRICS_LISTEN=$${COHORTS_METRICS_LISTEN:-127.0.0.1:9464} $(BIN)/cohorts serve
 
 # pytest exits 5 when it collected no tests: that must fail, not pass.
 test: $(STAMP)

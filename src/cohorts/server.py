@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cohorts.api.auth import AuthInterceptor, TokenVerifier
 from cohorts.api.handlers import SERVICE_NAME, cohort_service_handler
 from cohorts.api.jwks import JwksKeys
+from cohorts.api.observability import ObservabilityInterceptor
 from cohorts.api.servicer import CohortServicer
 from cohorts.metrics import POOL_SIZE, PrometheusStorageObserver
 from cohorts.service.cohorts import Clock, CohortUseCases, utc_now
@@ -159,9 +160,16 @@ async def start_server(
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        ("grpc.keepalive_time_ms", int(settings.keepalive_time_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_seconds * 1000)),
+        # Workers share the port; a lone process must not share it by accident.
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
     ]
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(token_verifier(settings))], options=options
+        # The first interceptor is the outermost: it sees every call, rejected ones too.
+        interceptors=[ObservabilityInterceptor(), AuthInterceptor(token_verifier(settings))],
+        options=options,
     )
     server.add_generic_rpc_handlers((cohort_service_handler(CohortServicer(use_cases)),))
 
