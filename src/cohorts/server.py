@@ -21,6 +21,7 @@ from cohorts.api.handlers import SERVICE_NAME, cohort_service_handler
 from cohorts.api.jwks import JwksKeys
 from cohorts.api.observability import ObservabilityInterceptor
 from cohorts.api.servicer import CohortServicer
+from cohorts.api.shutdown import ShutdownGate
 from cohorts.metrics import POOL_SIZE, PrometheusStorageObserver
 from cohorts.service.cohorts import Clock, CohortUseCases, utc_now
 from cohorts.service.page_tokens import PageTokenCodec
@@ -31,6 +32,7 @@ from cohorts.storage.database import (
     warn_if_row_security_is_bypassed,
 )
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
+from cohorts.tracing import start_tracing, trace_sql
 
 _log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 REFLECTION_V1_SERVICE_NAME = "grpc.reflection.v1.ServerReflection"
 
 
+_DRAIN_SECONDS = 0.25
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -80,11 +83,15 @@ class RunningServer:
     health: HealthServicer
     engine: AsyncEngine
     database_watch: asyncio.Task[None]
+    gate: ShutdownGate
 
     async def stop(self, grace_seconds: float) -> None:
-        """Go NOT_SERVING, stop accepting, let in-flight calls finish, then close the pool."""
+        """Go NOT_SERVING, refuse new calls, let in-flight calls finish, then close the pool."""
         self.database_watch.cancel()
         await self.health.enter_graceful_shutdown()
+        self.gate.close()
+        # Calls already queued reach the gate (UNAVAILABLE) instead of being cancelled.
+        await asyncio.sleep(min(_DRAIN_SECONDS, grace_seconds))
         await self.server.stop(grace_seconds)
         await self.engine.dispose()
 
@@ -138,7 +145,11 @@ def _add_reflection(server: grpc.aio.Server, service_names: list[str]) -> None:
 
 
 async def start_server(
-    settings: Settings, *, database_url: str, clock: Clock = utc_now
+    settings: Settings,
+    *,
+    database_url: str,
+    clock: Clock = utc_now,
+    span_exporter: Any | None = None,
 ) -> RunningServer:
     """Start serving on settings.listen (port 0 picks a free port)."""
     engine = create_engine_for(
@@ -166,12 +177,17 @@ async def start_server(
         # Workers share the port; a lone process must not share it by accident.
         ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
     ]
+    tracer_provider = start_tracing(exporter=span_exporter) if settings.otel_enabled else None
+    if tracer_provider is not None:
+        trace_sql(engine, tracer_provider)
+    gate = ShutdownGate()
     server = grpc.aio.server(
         # The first interceptor is the outermost: it sees every call, rejected ones too.
-        interceptors=[ObservabilityInterceptor(), AuthInterceptor(token_verifier(settings))],
+        interceptors=[ObservabilityInterceptor(), gate, AuthInterceptor(token_verifier(settings))],
         options=options,
     )
-    server.add_generic_rpc_handlers((cohort_service_handler(CohortServicer(use_cases)),))
+    servicer = CohortServicer(use_cases, max_response_bytes=settings.max_message_bytes)
+    server.add_generic_rpc_handlers((cohort_service_handler(servicer),))
 
     if settings.bench_echo:
         _add_bench_echo(server)
@@ -192,6 +208,7 @@ async def start_server(
         health=health_servicer,
         engine=engine,
         database_watch=database_watch,
+        gate=gate,
     )
 
 

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
+    otel_enabled: bool = Field(
+        default=False, description="OpenTelemetry spans for RPCs and SQL (needs the otel extra)"
+    )
     bench_echo: bool = Field(
         default=False, description="serve cohorts.bench.Echo/Echo for `make bench` ceilings"
     )

@@ -167,18 +167,34 @@ def _claims_in_the_future(token: str, *, leeway_seconds: int) -> list[str]:
     return early or ["nbf or iat is"]
 
 
+MAX_CLAIM_CHARS = 256
+
+
+def _claim_problem(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return "must be a non-empty string"
+    if len(value) > MAX_CLAIM_CHARS:
+        return f"must be at most {MAX_CLAIM_CHARS} characters"
+    if "\x00" in value or not value.isprintable():
+        return "must not contain control characters"
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a JSON \ud800 escape
+        return "must be valid Unicode"
+    return None
+
+
 def _caller_from(claims: dict[str, Any]) -> Caller:
     tenant_id, subject, app_id = claims.get("tenant_id"), claims.get("sub"), claims.get("app_id")
-    for name, value in (("tenant_id", tenant_id), ("sub", subject)):
-        if not isinstance(value, str) or not value.strip():
+    for name, value in (("tenant_id", tenant_id), ("sub", subject), ("app_id", app_id)):
+        if name == "app_id" and value is None:
+            continue
+        problem = _claim_problem(value)
+        if problem:
+            when = " when present" if name == "app_id" else ""
             raise Unauthenticated(
-                f"token claim {name!r} must be a non-empty string", reason="TOKEN_CLAIM_INVALID"
+                f"token claim {name!r} {problem}{when}", reason="TOKEN_CLAIM_INVALID"
             )
-    if app_id is not None and (not isinstance(app_id, str) or not app_id.strip()):
-        raise Unauthenticated(
-            "token claim 'app_id' must be a non-empty string when present",
-            reason="TOKEN_CLAIM_INVALID",
-        )
     assert isinstance(tenant_id, str) and isinstance(subject, str)
     return Caller(tenant_id=tenant_id, subject=subject, app_id=app_id)
 

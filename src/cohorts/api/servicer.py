@@ -20,8 +20,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class CohortServicer:
     """learning.v1.CohortService over the cohort use cases."""
 
-    def __init__(self, use_cases: CohortUseCases) -> None:
+    def __init__(self, use_cases: CohortUseCases, *, max_response_bytes: int) -> None:
         self._cases = use_cases
+        # Room for the page token and framing beside the cohorts themselves.
+        self._page_budget = max_response_bytes - 16 * 1024
 
     async def GetCohort(
         self, request: cohort_service_pb2.GetCohortRequest, context: Context
@@ -41,10 +43,17 @@ class CohortServicer:
                 show_deleted=request.show_deleted,
             ),
         )
-        return cohort_service_pb2.ListCohortsResponse(
-            cohorts=[cohort_to_proto(c) for c in page.cohorts],
-            next_page_token=page.next_page_token,
-        )
+        response = cohort_service_pb2.ListCohortsResponse(next_page_token=page.next_page_token)
+        size = 0
+        for index, cohort in enumerate(page.cohorts):
+            message = cohort_to_proto(cohort)
+            size += message.ByteSize() + 8
+            if size > self._page_budget and index > 0:
+                # A shorter page than asked for beats one too big to send (AIP-158).
+                response.next_page_token = page.token_after(page.cohorts[index - 1])
+                break
+            response.cohorts.append(message)
+        return response
 
     async def CreateCohort(
         self, request: cohort_service_pb2.CreateCohortRequest, context: Context

@@ -64,6 +64,9 @@ class Page:
 
     cohorts: list[Cohort]
     next_page_token: str
+    # The token that resumes right after a given cohort of this page, for
+    # callers that must return fewer rows (AIP-158 allows short pages).
+    token_after: Callable[[Cohort], str]
 
 
 def _visible_to(caller: Caller, cohort: Cohort) -> bool:
@@ -236,11 +239,15 @@ class CohortUseCases:
         )
         async with self._uow_factory(caller) as uow:
             rows = await uow.cohorts.list_page(caller, query)
+
+        def token_after(cohort: Cohort) -> str:
+            position = [sort_value(key.field, cohort) for key in order] + [cohort.id]
+            return self._page_tokens.encode(position, query=fingerprint)
+
         if len(rows) <= limit:
-            return Page(rows, "")
+            return Page(rows, "", token_after)
         rows = rows[:limit]
-        position = [sort_value(key.field, rows[-1]) for key in order] + [rows[-1].id]
-        return Page(rows, self._page_tokens.encode(position, query=fingerprint))
+        return Page(rows, token_after(rows[-1]), token_after)
 
     async def _write(
         self,

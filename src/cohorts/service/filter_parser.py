@@ -25,6 +25,7 @@ from typing import NoReturn
 
 from cohorts.domain.cohort import CohortStatus, SourceType
 from cohorts.domain.errors import FieldViolation, InvalidArgument
+from cohorts.domain.rules import MAX_METADATA_DEPTH
 from cohorts.service.list_query import (
     FIELDS,
     ORDERABLE_FIELDS,
@@ -266,6 +267,8 @@ def _resolve(comparable: _Token) -> tuple[str, tuple[str, ...]]:
             _fail(f'{where} needs a key, e.g. `metadata.room:"B2"`')
         if "" in path:
             _fail(f"{where} has an empty key")
+        if len(path) > MAX_METADATA_DEPTH:
+            _fail(f"{where} is deeper than metadata can be ({MAX_METADATA_DEPTH} levels)")
     elif path:
         _fail(f"{where} is not a field; only `metadata` takes a dotted path")
     return field, tuple(path)
