@@ -22,6 +22,8 @@ AUTHORIZATION_HEADER = "authorization"
 BEARER_PREFIX = "bearer "
 PROTECTED_SERVICE_PREFIX = "/learning.v1.CohortService/"
 MAX_TOKEN_BYTES = 8 * 1024
+VERIFIED_TOKEN_CACHE_SIZE = 4096
+VERIFIED_TOKEN_TTL_SECONDS = 60.0
 
 _log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class TokenVerifier:
         audience: str | None = None,
         leeway_seconds: int = 30,
         jwks: JwksKeys | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._jwks = jwks
         self._keys: dict[str, Any] = {}
@@ -62,6 +65,8 @@ class TokenVerifier:
                     continue
         if not self._keys and jwks is None:
             raise ValueError("no usable JWT key: set a secret, a public key or a JWKS")
+        self._clock = clock
+        self._verified: dict[str, tuple[Caller, float, str | None]] = {}
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
@@ -104,11 +109,38 @@ class TokenVerifier:
         return algorithm, key
 
     def verify(self, token: str) -> Caller:
-        """The caller a valid token names; Unauthenticated saying what is wrong otherwise."""
+        """The caller a valid token names; Unauthenticated saying what is wrong otherwise.
+
+        Services send the same token on call after call, so a verified token is
+        remembered (keyed by its exact text) until it expires, or for
+        VERIFIED_TOKEN_TTL_SECONDS at most so that a withdrawn key stops
+        working soon; everything else is checked again.
+        """
         if len(token.encode()) > MAX_TOKEN_BYTES:
             raise Unauthenticated(
                 f"bearer token is larger than {MAX_TOKEN_BYTES} bytes", reason="TOKEN_TOO_LARGE"
             )
+        now = self._clock()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            caller, valid_until, kid = remembered
+            if now < valid_until and (kid is None or self._jwks_still_has(kid)):
+                return caller
+            del self._verified[token]
+        caller, expires_at, kid = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKEN_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # oldest first (dict order)
+        self._verified[token] = (
+            caller,
+            min(expires_at + self._leeway, now + VERIFIED_TOKEN_TTL_SECONDS),
+            kid,
+        )
+        return caller
+
+    def _jwks_still_has(self, kid: str) -> bool:
+        return self._jwks is not None and self._jwks.published(kid)
+
+    def _verify(self, token: str) -> tuple[Caller, float, str | None]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as error:
@@ -153,7 +185,8 @@ class TokenVerifier:
             ) from None
         except jwt.InvalidTokenError as error:
             raise Unauthenticated(f"token is invalid: {error}") from None
-        return _caller_from(claims)
+        kid = header.get("kid") if algorithm in JWKS_ALGORITHMS and self._jwks else None
+        return _caller_from(claims), float(claims["exp"]), kid
 
 
 def _claims_in_the_future(token: str, *, leeway_seconds: int) -> list[str]:

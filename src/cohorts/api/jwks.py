@@ -52,6 +52,10 @@ class JwksKeys:
             key = self._keys.get(kid)
         return key
 
+    def published(self, kid: str) -> bool:
+        """Whether kid is among the keys loaded last (no reload)."""
+        return kid in self._keys
+
     def _may_refresh(self) -> bool:
         return self._loaded_at is None or (
             self._clock() - self._loaded_at >= self._min_refresh_seconds
