@@ -43,6 +43,7 @@ def _copy_rows(db, tenant: str, template: cohort_pb2.Cohort, count: int) -> list
         for (name,) in db.execute(
             "SELECT column_name FROM information_schema.columns "
             "WHERE table_name = 'cohorts' AND table_schema = current_schema()"
+            " AND is_generated = 'NEVER'"
         ).fetchall()
         if name not in ("id", "created_at", "updated_at", "request_id")
     ]

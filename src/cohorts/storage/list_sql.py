@@ -51,11 +51,17 @@ _COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 }
 
 # Unset sort keys sort as the lowest value: first ascending, last descending.
-# The same COALESCE expressions are indexed by migration 0002.
+# Nullable keys sort on stored generated columns (migration 0004) holding that
+# value, so comparisons stay plain, leakproof and index-bounded under RLS.
 _UNSET_SORTS_AS: dict[str, ColumnElement[Any]] = {
     "start_date": literal_column("'-infinity'::timestamptz"),
     "end_date": literal_column("'-infinity'::timestamptz"),
     "session_count": literal_column("-1"),
+}
+_SORT_COLUMNS = {
+    "start_date": "start_sort",
+    "end_date": "end_sort",
+    "session_count": "sessions_sort",
 }
 
 
@@ -73,7 +79,8 @@ def compile_filter(node: Filter) -> ColumnElement[bool]:
             condition = and_(column.is_not(None), condition)
         return condition
     if isinstance(node, NamePrefix):
-        matches = _c.name.startswith(node.prefix, autoescape=True)
+        # starts_with is leakproof, so it stays an index condition under RLS.
+        matches = func.starts_with(_c.name, node.prefix)
         return not_(matches) if node.negated else matches
     if isinstance(node, HasItem):
         if node.value is None:
@@ -81,11 +88,16 @@ def compile_filter(node: Filter) -> ColumnElement[bool]:
         return _c[node.field].contains([node.value])
     if isinstance(node, HasKey):
         if node.any_value:
-            # `->` with a text key never indexes into an array (`#>` would).
-            value: ColumnElement[Any] = _c.metadata
-            for key in node.path:
-                value = value.op("->")(literal(key, Text))
-            return value.is_not(None)
+            # `->` with a text key never indexes into an array (`#>` would);
+            # the last step is `?` (key exists), which the GIN index serves.
+            parent: ColumnElement[Any] = _c.metadata
+            for key in node.path[:-1]:
+                parent = parent.op("->")(literal(key, Text))
+            exists: ColumnElement[bool] = parent.op("?")(literal(node.path[-1], Text))
+            if len(node.path) > 1:
+                # `?` also finds a string inside an array; only objects have keys.
+                exists = and_(func.jsonb_typeof(parent) == "object", exists)
+            return exists
         nested: Any = node.value
         for key in reversed(node.path):
             nested = {key: nested}
@@ -105,9 +117,7 @@ def _bindable(value: Any) -> Any:
 
 
 def _sort_expression(field: str) -> ColumnElement[Any]:
-    column = _c[field]
-    unset = _UNSET_SORTS_AS.get(field)
-    return column if unset is None else func.coalesce(column, unset)
+    return _c[_SORT_COLUMNS.get(field, field)]
 
 
 def _keys(order: Sequence[OrderKey]) -> list[tuple[ColumnElement[Any], bool, str]]:

@@ -15,6 +15,9 @@ from cohorts.storage.list_sql import after_position, compile_filter, order_by_cl
 from cohorts.storage.tables import cohorts
 
 _c = cohorts.c
+# Every column but the generated sort keys, which hold values (-infinity)
+# Python cannot represent and which the domain does not need.
+_STORED = [column for column in cohorts.c if column.computed is None]
 
 
 def _scope(caller: Caller) -> ColumnElement[bool]:
@@ -100,7 +103,7 @@ class SqlCohortRepository:
 
     async def get(self, caller: Caller, cohort_id: str) -> Cohort | None:
         result = await self._connection.execute(
-            select(cohorts).where(_scope(caller), _c.id == cohort_id)
+            select(*_STORED).where(_scope(caller), _c.id == cohort_id)
         )
         row = result.first()
         return None if row is None else _from_row(row)
@@ -120,7 +123,7 @@ class SqlCohortRepository:
 
     async def get_by_request_id(self, tenant_id: str, request_id: str) -> Cohort | None:
         result = await self._connection.execute(
-            select(cohorts).where(_c.tenant_id == tenant_id, _c.request_id == request_id)
+            select(*_STORED).where(_c.tenant_id == tenant_id, _c.request_id == request_id)
         )
         row = result.first()
         return None if row is None else _from_row(row)
@@ -141,7 +144,7 @@ class SqlCohortRepository:
         return result.rowcount == 1
 
     async def list_page(self, caller: Caller, query: ListQuery) -> list[Cohort]:
-        statement = select(cohorts).where(_scope(caller))
+        statement = select(*_STORED).where(_scope(caller))
         if not query.show_deleted:
             statement = statement.where(_c.is_deleted.is_(False))
         # The filter is AND-ed beside the scope, so no filter can widen it.
