@@ -13,8 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 from grpc_reflection.v1alpha._async import ReflectionServicer
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from psycopg_pool import AsyncConnectionPool
 
 from cohorts.api.auth import AuthInterceptor, TokenVerifier
 from cohorts.api.handlers import SERVICE_NAME, cohort_service_handler
@@ -27,12 +26,12 @@ from cohorts.service.cohorts import Clock, CohortUseCases, utc_now
 from cohorts.service.page_tokens import PageTokenCodec
 from cohorts.settings import Settings
 from cohorts.storage.database import (
-    create_engine_for,
-    observe_pool,
+    database_answers,
+    open_pool,
     warn_if_row_security_is_bypassed,
 )
-from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
-from cohorts.tracing import start_tracing, trace_sql
+from cohorts.storage.unit_of_work import DatabaseStatus, SqlUnitOfWorkFactory
+from cohorts.tracing import sql_spans, start_tracing
 
 _log = logging.getLogger(__name__)
 
@@ -47,22 +46,21 @@ _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-async def _database_answers(engine: AsyncEngine, timeout_seconds: float) -> bool:
-    try:
-        async with asyncio.timeout(timeout_seconds), engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not answering"
-        return False
-
-
 async def watch_database(
-    engine: AsyncEngine, health_servicer: HealthServicer, *, interval_seconds: float
+    database_url: str,
+    pool: AsyncConnectionPool[Any],
+    status: DatabaseStatus,
+    health_servicer: HealthServicer,
+    *,
+    interval_seconds: float,
 ) -> None:
-    """Keep health SERVING exactly while the database answers."""
+    """Keep health SERVING, and calls admitted, exactly while the database answers."""
     serving: bool | None = None
     while True:
-        answers = await _database_answers(engine, timeout_seconds=max(interval_seconds, 1.0))
+        answers = await database_answers(database_url, timeout_seconds=max(interval_seconds, 1.0))
+        if answers and serving is False:
+            await pool.check()  # drop the connections the outage broke
+        status.available = answers
         if answers != serving:
             serving = answers
             for name in ("", SERVICE_NAME):
@@ -81,7 +79,8 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     health: HealthServicer
-    engine: AsyncEngine
+    pool: AsyncConnectionPool[Any]
+    units_of_work: SqlUnitOfWorkFactory
     database_watch: asyncio.Task[None]
     gate: ShutdownGate
 
@@ -93,7 +92,7 @@ class RunningServer:
         # Calls already queued reach the gate (UNAVAILABLE) instead of being cancelled.
         await asyncio.sleep(min(_DRAIN_SECONDS, grace_seconds))
         await self.server.stop(grace_seconds)
-        await self.engine.dispose()
+        await self.pool.close()
 
 
 def token_verifier(settings: Settings) -> TokenVerifier:
@@ -152,26 +151,32 @@ async def start_server(
     span_exporter: Any | None = None,
 ) -> RunningServer:
     """Start serving on settings.listen (port 0 picks a free port)."""
-    engine = create_engine_for(
+    await warn_if_row_security_is_bypassed(database_url)
+    pool = await open_pool(
         database_url,
         pool_size=settings.pool_size,
         pool_timeout_seconds=settings.pool_timeout_seconds,
     )
-    await warn_if_row_security_is_bypassed(engine)
-    observer = PrometheusStorageObserver()
-    observe_pool(engine, observer)
     POOL_SIZE.inc(settings.pool_size)
+    status = DatabaseStatus()
+    units_of_work = SqlUnitOfWorkFactory(
+        pool,
+        pool_timeout_seconds=settings.pool_timeout_seconds,
+        max_statement_seconds=settings.statement_timeout_seconds,
+        observer=PrometheusStorageObserver(),
+        status=status,
+    )
     use_cases = CohortUseCases(
-        SqlUnitOfWorkFactory(
-            engine, max_statement_seconds=settings.statement_timeout_seconds, observer=observer
-        ),
-        PageTokenCodec(settings.page_token_key()),
-        clock=clock,
+        units_of_work, PageTokenCodec(settings.page_token_key()), clock=clock
     )
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        # Above grpc's 8 KiB soft limit, which rejects headers near it at random:
+        # an oversized token must reach the auth interceptor and get its own answer.
+        ("grpc.max_metadata_size", 32 * 1024),
+        ("grpc.absolute_max_metadata_size", 64 * 1024),
         ("grpc.keepalive_time_ms", int(settings.keepalive_time_seconds * 1000)),
         ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_seconds * 1000)),
         # Workers share the port; a lone process must not share it by accident.
@@ -179,7 +184,7 @@ async def start_server(
     ]
     tracer_provider = start_tracing(exporter=span_exporter) if settings.otel_enabled else None
     if tracer_provider is not None:
-        trace_sql(engine, tracer_provider)
+        units_of_work.statement_hooks.append(sql_spans(tracer_provider))
     gate = ShutdownGate()
     server = grpc.aio.server(
         # The first interceptor is the outermost: it sees every call, rejected ones too.
@@ -199,14 +204,19 @@ async def start_server(
     await server.start()
     database_watch = asyncio.create_task(
         watch_database(
-            engine, health_servicer, interval_seconds=settings.health_check_interval_seconds
+            database_url,
+            pool,
+            status,
+            health_servicer,
+            interval_seconds=settings.health_check_interval_seconds,
         )
     )
     return RunningServer(
         server=server,
         port=port,
         health=health_servicer,
-        engine=engine,
+        pool=pool,
+        units_of_work=units_of_work,
         database_watch=database_watch,
         gate=gate,
     )

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 _log = logging.getLogger(__name__)
 
@@ -47,42 +46,22 @@ def start_tracing(*, exporter: Any | None = None) -> Any | None:
     return provider
 
 
-def trace_sql(engine: AsyncEngine, tracer_provider: Any) -> None:
-    """Give every SQL statement on engine its own span.
-
-    Hand-rolled on SQLAlchemy's cursor events: opentelemetry-instrumentation-
-    sqlalchemy 0.66 refuses SQLAlchemy 2.1.
-    """
-    from opentelemetry.trace import SpanKind, Status, StatusCode
+def sql_spans(tracer_provider: Any) -> Callable[[str], AbstractContextManager[None]]:
+    """A statement hook that gives every SQL statement its own span."""
+    from opentelemetry.trace import SpanKind
 
     tracer = tracer_provider.get_tracer("cohorts.sql")
 
-    def before(
-        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: Any
-    ) -> None:
-        context._cohorts_span = tracer.start_span(
-            statement.split(None, 1)[0].upper(),
+    @contextmanager
+    def span(sql: str) -> Iterator[None]:
+        with tracer.start_as_current_span(
+            sql.split(None, 1)[0].upper(),
             kind=SpanKind.CLIENT,
-            attributes={"db.system": "postgresql", "db.statement": statement},
-        )
+            attributes={"db.system": "postgresql", "db.statement": sql},
+        ):
+            yield
 
-    def after(
-        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: Any
-    ) -> None:
-        span = getattr(context, "_cohorts_span", None)
-        if span is not None:
-            span.end()
-
-    def failed(exception_context: Any) -> None:
-        span = getattr(exception_context.execution_context, "_cohorts_span", None)
-        if span is not None:
-            span.record_exception(exception_context.original_exception)
-            span.set_status(Status(StatusCode.ERROR))
-            span.end()
-
-    event.listen(engine.sync_engine, "before_cursor_execute", before)
-    event.listen(engine.sync_engine, "after_cursor_execute", after)
-    event.listen(engine.sync_engine, "handle_error", failed)
+    return span
 
 
 def _default_exporter(console: Any) -> Any:

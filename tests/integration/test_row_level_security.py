@@ -9,15 +9,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.exc import ProgrammingError
+from psycopg.errors import InsufficientPrivilege
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.page_tokens import PageTokenCodec
-from cohorts.storage.database import APP_ROLE, as_role, create_engine_for
-from cohorts.storage.tables import cohorts
+from cohorts.storage.database import APP_ROLE, as_role, open_pool
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 
 
@@ -26,30 +24,28 @@ def _tenant() -> str:
 
 
 def _run(database_url: str, work: Callable[[Any], Awaitable[Any]], *, pool_size: int = 1) -> Any:
-    """Run work(engine) on an app-role engine with a pool of pool_size connections."""
+    """Run work(pool) on an app-role pool of pool_size connections."""
 
     async def main() -> Any:
-        engine = create_engine_for(
-            as_role(database_url), pool_size=pool_size, pool_timeout_seconds=5
-        )
+        pool = await open_pool(as_role(database_url), pool_size=pool_size, pool_timeout_seconds=5)
+        await pool.wait()
         try:
-            return await work(engine)
+            return await work(pool)
         finally:
-            await engine.dispose()
+            await pool.close()
 
     return asyncio.run(main())
 
 
-async def _seed(engine: Any, caller: Caller, count: int) -> list[str]:
-    cases = CohortUseCases(SqlUnitOfWorkFactory(engine), PageTokenCodec(b"k"))
+async def _seed(pool: Any, caller: Caller, count: int) -> list[str]:
+    cases = CohortUseCases(SqlUnitOfWorkFactory(pool), PageTokenCodec(b"k"))
     return [(await cases.create(caller, CohortContent(name=f"c{i}"))).id for i in range(count)]
 
 
-async def _unfiltered_ids(engine: Any, caller: Caller) -> set[str]:
-    """Every id a raw SELECT without any tenant predicate returns inside caller's transaction."""
-    async with SqlUnitOfWorkFactory(engine)(caller) as uow:
-        result = await uow._connection.execute(select(cohorts.c.id))  # noqa: SLF001
-        return {row[0] for row in result}
+async def _unfiltered_ids(pool: Any, caller: Caller, *, read_only: bool = False) -> set[str]:
+    """Every id a raw SELECT without any tenant predicate returns in caller's unit of work."""
+    async with SqlUnitOfWorkFactory(pool)(caller, read_only=read_only) as uow:
+        return {row[0] for row in await uow.fetch("SELECT id FROM cohorts", {})}
 
 
 def test_the_service_role_is_not_a_superuser_and_owns_nothing(db: psycopg.Connection[Any]):
@@ -74,10 +70,10 @@ def test_a_query_without_any_tenant_predicate_still_sees_only_the_callers_tenant
 ):
     tenant_a, tenant_b = _tenant(), _tenant()
 
-    async def work(engine: Any) -> tuple[set[str], list[str], list[str]]:
-        ids_a = await _seed(engine, Caller(tenant_a, "alice"), 3)
-        ids_b = await _seed(engine, Caller(tenant_b, "bob"), 2)
-        return await _unfiltered_ids(engine, Caller(tenant_a, "alice")), ids_a, ids_b
+    async def work(pool: Any) -> tuple[set[str], list[str], list[str]]:
+        ids_a = await _seed(pool, Caller(tenant_a, "alice"), 3)
+        ids_b = await _seed(pool, Caller(tenant_b, "bob"), 2)
+        return await _unfiltered_ids(pool, Caller(tenant_a, "alice")), ids_a, ids_b
 
     seen, ids_a, _ = _run(database_url, work)
     assert seen == set(ids_a)
@@ -86,11 +82,11 @@ def test_a_query_without_any_tenant_predicate_still_sees_only_the_callers_tenant
 def test_a_query_without_any_app_predicate_still_sees_only_the_callers_app(database_url: str):
     tenant = _tenant()
 
-    async def work(engine: Any) -> tuple[set[str], list[str]]:
-        mine = await _seed(engine, Caller(tenant, "svc", app_id="app-1"), 2)
-        await _seed(engine, Caller(tenant, "svc", app_id="app-2"), 2)
-        await _seed(engine, Caller(tenant, "person"), 1)
-        return await _unfiltered_ids(engine, Caller(tenant, "svc", app_id="app-1")), mine
+    async def work(pool: Any) -> tuple[set[str], list[str]]:
+        mine = await _seed(pool, Caller(tenant, "svc", app_id="app-1"), 2)
+        await _seed(pool, Caller(tenant, "svc", app_id="app-2"), 2)
+        await _seed(pool, Caller(tenant, "person"), 1)
+        return await _unfiltered_ids(pool, Caller(tenant, "svc", app_id="app-1")), mine
 
     seen, mine = _run(database_url, work)
     assert seen == set(mine)
@@ -99,9 +95,9 @@ def test_a_query_without_any_app_predicate_still_sees_only_the_callers_app(datab
 def test_a_pooled_connection_never_carries_a_previous_requests_tenant(database_url: str):
     tenant_a, tenant_b = _tenant(), _tenant()
 
-    async def work(engine: Any) -> list[Any]:
-        ids_a = await _seed(engine, Caller(tenant_a, "alice"), 2)
-        ids_b = await _seed(engine, Caller(tenant_b, "bob"), 3)
+    async def work(pool: Any) -> list[Any]:
+        ids_a = await _seed(pool, Caller(tenant_a, "alice"), 2)
+        ids_b = await _seed(pool, Caller(tenant_b, "bob"), 3)
         observations: list[Any] = []
         # One connection in the pool: every transaction below reuses it.
         for caller, expected in [
@@ -109,11 +105,13 @@ def test_a_pooled_connection_never_carries_a_previous_requests_tenant(database_u
             (Caller(tenant_b, "bob"), ids_b),
             (Caller(tenant_a, "alice"), ids_a),
         ]:
-            observations.append(await _unfiltered_ids(engine, caller) == set(expected))
-        async with engine.connect() as connection:
+            observations.append(await _unfiltered_ids(pool, caller) == set(expected))
+        async with pool.connection() as connection:
             # Outside any scoped transaction the settings are empty: no rows at all.
-            setting = await connection.scalar(text("SELECT current_setting('app.tenant_id', true)"))
-            visible = await connection.scalar(text("SELECT count(*) FROM cohorts"))
+            cursor = await connection.execute(
+                "SELECT current_setting('app.tenant_id', true), (SELECT count(*) FROM cohorts)"
+            )
+            setting, visible = await cursor.fetchone()
         observations += [setting or "", visible]
         return observations
 
@@ -121,25 +119,44 @@ def test_a_pooled_connection_never_carries_a_previous_requests_tenant(database_u
 
 
 def test_a_row_for_another_tenant_cannot_be_written_through_the_policy(database_url: str):
-    async def work(engine: Any) -> None:
-        async with SqlUnitOfWorkFactory(engine)(Caller(_tenant(), "mallory")) as uow:
-            await uow._connection.execute(  # noqa: SLF001
-                text(
-                    "INSERT INTO cohorts (tenant_id, id, created_at, updated_at, created_by,"
-                    " updated_by, source, source_type, schema_version, name, status, version)"
-                    " VALUES ('someone-else', 'coh_X', now(), now(), 'm', 'm', 'edm', 5, 1,"
-                    " 'x', 1, 1)"
-                )
+    async def work(pool: Any) -> None:
+        async with SqlUnitOfWorkFactory(pool)(Caller(_tenant(), "mallory")) as uow:
+            await uow.fetch(
+                "INSERT INTO cohorts (tenant_id, id, created_at, updated_at, created_by,"
+                " updated_by, source, source_type, schema_version, name, status, version)"
+                " VALUES ('someone-else', 'coh_X', now(), now(), 'm', 'm', 'edm', 5, 1,"
+                " 'x', 1, 1)",
+                {},
             )
 
-    with pytest.raises(ProgrammingError, match="row-level security"):
+    with pytest.raises(InsufficientPrivilege, match="row-level security"):
         _run(database_url, work)
 
 
 def test_the_service_role_cannot_hard_delete_rows(database_url: str):
-    async def work(engine: Any) -> None:
-        async with SqlUnitOfWorkFactory(engine)(Caller(_tenant(), "mallory")) as uow:
-            await uow._connection.execute(text("DELETE FROM cohorts"))  # noqa: SLF001
+    async def work(pool: Any) -> None:
+        async with SqlUnitOfWorkFactory(pool)(Caller(_tenant(), "mallory")) as uow:
+            await uow.fetch("DELETE FROM cohorts", {})
 
-    with pytest.raises(ProgrammingError, match="permission denied"):
+    with pytest.raises(InsufficientPrivilege, match="permission denied"):
         _run(database_url, work)
+
+
+def test_a_read_only_unit_is_scoped_and_leaves_nothing_on_the_connection(database_url: str):
+    tenant_a, tenant_b = _tenant(), _tenant()
+
+    async def work(pool: Any) -> list[Any]:
+        ids_a = await _seed(pool, Caller(tenant_a, "alice"), 2)
+        ids_b = await _seed(pool, Caller(tenant_b, "bob"), 1)
+        seen = [
+            await _unfiltered_ids(pool, Caller(tenant_a, "alice"), read_only=True) == set(ids_a),
+            await _unfiltered_ids(pool, Caller(tenant_b, "bob"), read_only=True) == set(ids_b),
+        ]
+        async with pool.connection() as connection:
+            cursor = await connection.execute("SELECT count(*) FROM cohorts")
+            seen.append((await cursor.fetchone())[0])
+        return seen
+
+    # The scope and the query run as one implicit transaction (one pipeline):
+    # afterwards the same pooled connection sees no tenant at all.
+    assert _run(database_url, work, pool_size=1) == [True, True, 0]

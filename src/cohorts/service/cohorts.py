@@ -92,7 +92,7 @@ class CohortUseCases:
     async def get(self, caller: Caller, cohort_id: str) -> Cohort:
         """The cohort, soft-deleted or not."""
         _require_valid_id(cohort_id, field="id")
-        async with self._uow_factory(caller) as uow:
+        async with self._uow_factory(caller, read_only=True) as uow:
             return await _get_in_scope(uow.cohorts, caller, cohort_id)
 
     async def create(
@@ -237,7 +237,7 @@ class CohortUseCases:
             after=after,
             limit=limit + 1,
         )
-        async with self._uow_factory(caller) as uow:
+        async with self._uow_factory(caller, read_only=True) as uow:
             rows = await uow.cohorts.list_page(caller, query)
 
         def token_after(cohort: Cohort) -> str:

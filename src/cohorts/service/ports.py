@@ -70,4 +70,6 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     """Makes a fresh unit of work for one use case, confined to the caller's scope."""
 
-    def __call__(self, caller: Caller) -> UnitOfWork: ...
+    def __call__(self, caller: Caller, *, read_only: bool = False) -> UnitOfWork:
+        """read_only: the unit only reads, so it needs no transaction of its own."""
+        ...

@@ -1,16 +1,18 @@
-"""Engines and migrations for a PostgreSQL URL."""
+"""Connection pools, health probes and migrations for a PostgreSQL URL."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, text
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 APP_ROLE = "cohorts_app"
@@ -28,17 +30,44 @@ def sqlalchemy_url(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def create_engine_for(
+def psycopg_conninfo(database_url: str) -> str:
+    """The URL as psycopg takes it (no SQLAlchemy driver suffix)."""
+    url = make_url(sqlalchemy_url(database_url)).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+async def open_pool(
     database_url: str, *, pool_size: int, pool_timeout_seconds: float
-) -> AsyncEngine:
-    """An async engine with a bounded pool; a dead connection is dropped, not reused."""
-    return create_async_engine(
-        sqlalchemy_url(database_url),
-        pool_size=pool_size,
-        max_overflow=0,
-        pool_timeout=pool_timeout_seconds,
-        connect_args={"connect_timeout": 5, "application_name": "cohorts"},
+) -> AsyncConnectionPool[Any]:
+    """A fixed-size psycopg pool in autocommit mode (units of work begin their own transactions).
+
+    It opens in the background: the service starts even while the database
+    is down, and health reports NOT_SERVING until it answers.
+    """
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        psycopg_conninfo(database_url),
+        min_size=pool_size,
+        max_size=pool_size,
+        timeout=pool_timeout_seconds,
+        kwargs={"autocommit": True, "connect_timeout": 5, "application_name": "cohorts"},
+        open=False,
     )
+    await pool.open(wait=False)
+    return pool
+
+
+async def database_answers(database_url: str, *, timeout_seconds: float) -> bool:
+    """Whether a fresh connection to the database can run a query."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            connection = await psycopg.AsyncConnection.connect(
+                psycopg_conninfo(database_url), autocommit=True, connect_timeout=5
+            )
+            async with connection:
+                await connection.execute("SELECT 1")
+        return True
+    except (OSError, TimeoutError, psycopg.Error):
+        return False
 
 
 def migrate(database_url: str, revision: str = "head") -> None:
@@ -60,41 +89,24 @@ def as_role(database_url: str, role: str = APP_ROLE) -> str:
     return url.render_as_string(hide_password=False)
 
 
-async def warn_if_row_security_is_bypassed(engine: AsyncEngine) -> None:
+async def warn_if_row_security_is_bypassed(database_url: str) -> None:
     """Log loudly when the service's role is exempt from row-level security."""
-    async with engine.connect() as connection:
-        result = await connection.execute(
-            text(
-                "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles"
-                " WHERE rolname = current_user"
-            )
+    try:
+        connection = await psycopg.AsyncConnection.connect(
+            psycopg_conninfo(database_url), autocommit=True, connect_timeout=5
         )
-        row = result.one()
-    if row[1]:
+    except psycopg.Error:
+        return  # the database is down; health will say so
+    async with connection:
+        cursor = await connection.execute(
+            "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles"
+            " WHERE rolname = current_user"
+        )
+        row = await cursor.fetchone()
+    if row and row[1]:
         _log.warning(
             "database role %r is a superuser or has BYPASSRLS: row-level security does not "
             "apply to it; connect as %r (see README: Storage and roles)",
             row[0],
             APP_ROLE,
         )
-
-
-class PoolObserver(Protocol):
-    """Told when pooled connections are taken and returned."""
-
-    def connection_checked_out(self) -> None: ...
-
-    def connection_checked_in(self) -> None: ...
-
-
-def observe_pool(engine: AsyncEngine, observer: PoolObserver) -> None:
-    """Report every checkout and checkin of the engine's pool to observer."""
-
-    def checked_out(*_: Any) -> None:
-        observer.connection_checked_out()
-
-    def checked_in(*_: Any) -> None:
-        observer.connection_checked_in()
-
-    event.listen(engine.sync_engine, "checkout", checked_out)
-    event.listen(engine.sync_engine, "checkin", checked_in)

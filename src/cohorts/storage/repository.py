@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Row, and_, insert, select, update
+from psycopg.types.json import Jsonb
+from sqlalchemy import ColumnElement, and_, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import Cohort, CohortContent, CohortStatus, SourceType
 from cohorts.service.ports import ListQuery
 from cohorts.storage.list_sql import after_position, compile_filter, order_by_clauses
+from cohorts.storage.statements import render, render_template
 from cohorts.storage.tables import cohorts
 
 _c = cohorts.c
 # Every column but the generated sort keys, which hold values (-infinity)
 # Python cannot represent and which the domain does not need.
 _STORED = [column for column in cohorts.c if column.computed is None]
+_JSON_COLUMNS = ("facilitator_ids", "assigned_assessment_ids", "metadata", "tags")
+_INSERTED = [column.name for column in _STORED]
+# What a write may change; the identity and creation stamps never change.
+_REPLACED = [
+    name
+    for name in _INSERTED
+    if name not in ("tenant_id", "id", "app_id", "created_at", "created_by", "request_id")
+]
+
+
+class Statements(Protocol):
+    """Runs SQL inside the unit of work's transaction (or implicit one)."""
+
+    async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]: ...
 
 
 def _scope(caller: Caller) -> ColumnElement[bool]:
@@ -27,12 +43,49 @@ def _scope(caller: Caller) -> ColumnElement[bool]:
     return and_(_c.tenant_id == caller.tenant_id, _c.app_id == caller.app_id)
 
 
-def _to_row(cohort: Cohort) -> dict[str, Any]:
+def _bound_scope(*, with_app: bool) -> ColumnElement[bool]:
+    condition = _c.tenant_id == bindparam("tenant_id")
+    return and_(condition, _c.app_id == bindparam("app_id")) if with_app else condition
+
+
+# Rendered once at import: the request path only fills in values.
+_GET = {
+    with_app: render_template(
+        select(*_STORED).where(_bound_scope(with_app=with_app), _c.id == bindparam("id"))
+    )
+    for with_app in (False, True)
+}
+_GET_BY_REQUEST_ID = render_template(
+    select(*_STORED).where(
+        _c.tenant_id == bindparam("tenant_id"), _c.request_id == bindparam("request_id")
+    )
+)
+_INSERT = render_template(insert(cohorts).values({name: bindparam(name) for name in _INSERTED}))
+_INSERT_ONCE = render_template(
+    pg_insert(cohorts)
+    .values({name: bindparam(name) for name in _INSERTED})
+    .on_conflict_do_nothing(constraint="cohorts_request_id_key")
+    .returning(_c.id)
+)
+_REPLACE = render_template(
+    update(cohorts)
+    .where(
+        _c.tenant_id == bindparam("tenant_id"),
+        _c.id == bindparam("id"),
+        _c.version == bindparam("expected_version"),
+    )
+    .values({name: bindparam(name) for name in _REPLACED})
+    .returning(_c.version)
+)
+
+
+def _to_row(cohort: Cohort, request_id: str | None = None) -> dict[str, Any]:
     content = cohort.content
     return {
         "tenant_id": cohort.tenant_id,
         "id": cohort.id,
         "app_id": cohort.app_id,
+        "request_id": request_id,
         "created_at": cohort.created_at,
         "updated_at": cohort.updated_at,
         "created_by": cohort.created_by,
@@ -51,97 +104,83 @@ def _to_row(cohort: Cohort) -> dict[str, Any]:
         "end_date": content.end_date,
         "status": int(content.status),
         "session_count": content.session_count,
-        "facilitator_ids": list(content.facilitator_ids),
-        "assigned_assessment_ids": list(content.assigned_assessment_ids),
+        "facilitator_ids": Jsonb(list(content.facilitator_ids)),
+        "assigned_assessment_ids": Jsonb(list(content.assigned_assessment_ids)),
         "completion_required_pct": content.completion_required_pct,
         "current_completion_pct": content.current_completion_pct,
-        "metadata": content.metadata,
-        "tags": list(content.tags),
+        "metadata": Jsonb(content.metadata),
+        "tags": Jsonb(list(content.tags)),
     }
 
 
-def _from_row(row: Row[Any]) -> Cohort:
-    m = row._mapping
+_INDEX = {column.name: index for index, column in enumerate(_STORED)}
+_I = _INDEX  # short alias for the row mapping below
+
+
+def _from_row(row: Sequence[Any]) -> Cohort:
     return Cohort(
-        id=m["id"],
-        tenant_id=m["tenant_id"],
-        app_id=m["app_id"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        created_by=m["created_by"],
-        updated_by=m["updated_by"],
-        is_deleted=m["is_deleted"],
-        deleted_at=m["deleted_at"],
-        deleted_by=m["deleted_by"],
-        schema_version=m["schema_version"],
-        version=m["version"],
+        id=row[_I["id"]],
+        tenant_id=row[_I["tenant_id"]],
+        app_id=row[_I["app_id"]],
+        created_at=row[_I["created_at"]],
+        updated_at=row[_I["updated_at"]],
+        created_by=row[_I["created_by"]],
+        updated_by=row[_I["updated_by"]],
+        is_deleted=row[_I["is_deleted"]],
+        deleted_at=row[_I["deleted_at"]],
+        deleted_by=row[_I["deleted_by"]],
+        schema_version=row[_I["schema_version"]],
+        version=row[_I["version"]],
         content=CohortContent(
-            name=m["name"],
-            source=m["source"],
-            source_type=SourceType(m["source_type"]),
-            group_id=m["group_id"],
-            program_id=m["program_id"],
-            start_date=m["start_date"],
-            end_date=m["end_date"],
-            status=CohortStatus(m["status"]),
-            session_count=m["session_count"],
-            facilitator_ids=tuple(m["facilitator_ids"]),
-            assigned_assessment_ids=tuple(m["assigned_assessment_ids"]),
-            completion_required_pct=m["completion_required_pct"],
-            current_completion_pct=m["current_completion_pct"],
-            metadata=m["metadata"],
-            tags=tuple(m["tags"]),
+            name=row[_I["name"]],
+            source=row[_I["source"]],
+            source_type=SourceType(row[_I["source_type"]]),
+            group_id=row[_I["group_id"]],
+            program_id=row[_I["program_id"]],
+            start_date=row[_I["start_date"]],
+            end_date=row[_I["end_date"]],
+            status=CohortStatus(row[_I["status"]]),
+            session_count=row[_I["session_count"]],
+            facilitator_ids=tuple(row[_I["facilitator_ids"]]),
+            assigned_assessment_ids=tuple(row[_I["assigned_assessment_ids"]]),
+            completion_required_pct=row[_I["completion_required_pct"]],
+            current_completion_pct=row[_I["current_completion_pct"]],
+            metadata=row[_I["metadata"]],
+            tags=tuple(row[_I["tags"]]),
         ),
     )
 
 
 class SqlCohortRepository:
-    """CohortRepository over one SQLAlchemy connection inside a transaction."""
+    """CohortRepository over one unit of work's statements."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
+    def __init__(self, statements: Statements) -> None:
+        self._statements = statements
 
     async def get(self, caller: Caller, cohort_id: str) -> Cohort | None:
-        result = await self._connection.execute(
-            select(*_STORED).where(_scope(caller), _c.id == cohort_id)
+        rows = await self._statements.fetch(
+            _GET[caller.app_id is not None],
+            {"tenant_id": caller.tenant_id, "app_id": caller.app_id, "id": cohort_id},
         )
-        row = result.first()
-        return None if row is None else _from_row(row)
+        return _from_row(rows[0]) if rows else None
 
     async def add(self, cohort: Cohort, *, request_id: str | None) -> bool:
-        values = _to_row(cohort) | {"request_id": request_id}
+        values = _to_row(cohort, request_id)
         if request_id is None:
-            await self._connection.execute(insert(cohorts).values(values))
+            await self._statements.fetch(_INSERT, values)
             return True
-        result = await self._connection.execute(
-            pg_insert(cohorts)
-            .values(values)
-            .on_conflict_do_nothing(constraint="cohorts_request_id_key")
-            .returning(_c.id)
-        )
-        return result.first() is not None
+        return bool(await self._statements.fetch(_INSERT_ONCE, values))
 
     async def get_by_request_id(self, tenant_id: str, request_id: str) -> Cohort | None:
-        result = await self._connection.execute(
-            select(*_STORED).where(_c.tenant_id == tenant_id, _c.request_id == request_id)
+        rows = await self._statements.fetch(
+            _GET_BY_REQUEST_ID, {"tenant_id": tenant_id, "request_id": request_id}
         )
-        row = result.first()
-        return None if row is None else _from_row(row)
+        return _from_row(rows[0]) if rows else None
 
     async def replace(self, cohort: Cohort, *, expected_version: int) -> bool:
         values = _to_row(cohort)
-        for key in ("tenant_id", "id", "app_id", "created_at", "created_by"):
-            del values[key]
-        result = await self._connection.execute(
-            update(cohorts)
-            .where(
-                _c.tenant_id == cohort.tenant_id,
-                _c.id == cohort.id,
-                _c.version == expected_version,
-            )
-            .values(values)
-        )
-        return result.rowcount == 1
+        values["expected_version"] = expected_version
+        return bool(await self._statements.fetch(_REPLACE, values))
 
     async def list_page(self, caller: Caller, query: ListQuery) -> list[Cohort]:
         statement = select(*_STORED).where(_scope(caller))
@@ -153,5 +192,5 @@ class SqlCohortRepository:
         if query.after is not None:
             statement = statement.where(after_position(query.order, query.after))
         statement = statement.order_by(*order_by_clauses(query.order)).limit(query.limit)
-        result = await self._connection.execute(statement)
-        return [_from_row(row) for row in result]
+        sql, params = render(statement)
+        return [_from_row(row) for row in await self._statements.fetch(sql, params)]

@@ -1,49 +1,51 @@
-"""A unit of work is one PostgreSQL transaction, scoped to one caller, on a pooled connection."""
+"""A unit of work: statements on one pooled connection, confined to one caller's scope.
+
+Read-only units send the scope and their statement in one pipeline, which
+PostgreSQL runs as one implicit transaction: one network round trip, no
+BEGIN/COMMIT. Read-write units open a real transaction (BEGIN, scope and the
+first statement pipelined together) that rolls back unless commit() is called.
+The scope is set with set_config(..., is_local => true), so it ends with the
+transaction and a pooled connection never carries it to the next caller.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
+import psycopg
 import psycopg.errors
-import sqlalchemy.exc
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import DeadlineExceeded, DomainError, StorageUnavailable
 from cohorts.service.deadlines import seconds_remaining
 from cohorts.storage.repository import SqlCohortRepository
 
-# Errors that mean "the database cannot serve us right now" rather than "this
-# request is wrong": lost connections, refused connections, an exhausted pool.
-_UNAVAILABLE = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-)
-
-# Transaction-local (is_local = true) settings: the row-level security policies
-# read the scope, and statement_timeout bounds each statement by the caller's
-# deadline. All revert when the transaction ends, so a pooled connection never
-# carries one request's tenant into the next.
-_BEGIN_SCOPED = text(
-    "SELECT set_config('app.tenant_id', :tenant_id, true),"
-    " set_config('app.app_id', :app_id, true),"
-    " set_config('statement_timeout', :statement_timeout, true)"
+_SCOPE = (
+    "SELECT set_config('app.tenant_id', %(tenant_id)s, true),"
+    " set_config('app.app_id', %(app_id)s, true),"
+    " set_config('statement_timeout', %(statement_timeout)s, true)"
 )
 
 # Leave the database this much less time than the caller has, so it cancels a
 # slow statement (and rolls back) before the caller gives up on the call.
 _DEADLINE_MARGIN_SECONDS = 0.05
 
+StatementHook = Callable[[str], AbstractContextManager[None]]
+
 
 class StorageObserver(Protocol):
     """Where storage reports what operators watch (metrics live outside storage)."""
 
     def waiting_for_connection(self) -> AbstractContextManager[None]: ...
+
+    def connection_checked_out(self) -> None: ...
+
+    def connection_checked_in(self) -> None: ...
 
     def database_error(self, error_class: str) -> None: ...
 
@@ -54,70 +56,111 @@ class NoStorageObserver:
     def waiting_for_connection(self) -> AbstractContextManager[None]:
         return nullcontext()
 
+    def connection_checked_out(self) -> None:
+        return None
+
+    def connection_checked_in(self) -> None:
+        return None
+
     def database_error(self, error_class: str) -> None:
         return None
 
 
-def _translated(error: BaseException) -> DomainError | None:
-    if isinstance(error, sqlalchemy.exc.DBAPIError) and isinstance(
-        error.orig, psycopg.errors.QueryCanceled
-    ):
-        return DeadlineExceeded("the request's deadline passed while the database was working")
-    if isinstance(error, TimeoutError):
-        return DeadlineExceeded("the request's deadline passed while waiting for the database")
-    if isinstance(error, _UNAVAILABLE):
-        return StorageUnavailable("the database is unavailable; retry shortly")
-    return None
+class DatabaseStatus:
+    """Whether the database answered lately; while it does not, calls fail fast.
+
+    The health monitor flips it both ways; a lost connection flips it off at
+    once. Without it a caller would wait for the pool's timeout while the
+    pool retries connecting in the background.
+    """
+
+    def __init__(self) -> None:
+        self.available = True
+
+
+def _unavailable() -> StorageUnavailable:
+    return StorageUnavailable("the database is unavailable; retry shortly")
 
 
 class SqlUnitOfWork:
-    """Rolls back on exit unless commit() was called; database failures become domain errors."""
-
-    cohorts: SqlCohortRepository
+    """Statements for one caller; a read-write unit rolls back unless commit() is called."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        factory: SqlUnitOfWorkFactory,
         caller: Caller,
         *,
-        max_statement_seconds: float,
-        observer: StorageObserver,
+        read_only: bool,
     ) -> None:
-        self._engine = engine
+        self._factory = factory
         self._caller = caller
-        self._max_statement_seconds = max_statement_seconds
-        self._observer = observer
-        self._connection: AsyncConnection | None = None
-        self._transaction: AsyncTransaction | None = None
+        self._read_only = read_only
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._in_transaction = False
+        self._scope: dict[str, Any] = {}
+        self.cohorts = SqlCohortRepository(self)
 
     async def __aenter__(self) -> Self:
-        budget = self._max_statement_seconds
+        factory = self._factory
+        if not factory.status.available:
+            raise _unavailable()
+        budget = factory.max_statement_seconds
         remaining = seconds_remaining()
+        wait = factory.pool_timeout_seconds
         if remaining is not None:
             if remaining <= 0:
                 raise DeadlineExceeded("the request's deadline passed before it reached storage")
             budget = min(budget, max(remaining - _DEADLINE_MARGIN_SECONDS, 0.001))
+            wait = min(wait, remaining)
         try:
-            async with asyncio.timeout(remaining):
-                with self._observer.waiting_for_connection():
-                    self._connection = await self._engine.connect()
-                self._transaction = await self._connection.begin()
-                await self._connection.execute(
-                    _BEGIN_SCOPED,
-                    {
-                        "tenant_id": self._caller.tenant_id,
-                        "app_id": self._caller.app_id or "",
-                        "statement_timeout": str(max(int(budget * 1000), 1)),
-                    },
-                )
-        except Exception as error:
-            await self._close()
-            translated = self._translate(error)
-            if translated is None:
-                raise
-            raise translated from error
-        self.cohorts = SqlCohortRepository(self._connection)
+            with factory.observer.waiting_for_connection():
+                self._connection = await factory.pool.getconn(timeout=wait)
+        except PoolTimeout:
+            if remaining is not None and remaining <= factory.pool_timeout_seconds:
+                raise DeadlineExceeded(
+                    "the request's deadline passed while waiting for a database connection"
+                ) from None
+            raise StorageUnavailable(
+                "no database connection became free in time; retry shortly"
+            ) from None
+        factory.observer.connection_checked_out()
+        self._scope = {
+            "tenant_id": self._caller.tenant_id,
+            "app_id": self._caller.app_id or "",
+            "statement_timeout": str(max(int(budget * 1000), 1)),
+        }
         return self
+
+    async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run one statement in this unit's scope; its rows ([] when it returns none)."""
+        connection = self._connection
+        assert connection is not None, "use the unit of work in `async with`"
+        try:
+            with ExitStack() as hooks:
+                for hook in self._factory.statement_hooks:
+                    hooks.enter_context(hook(sql))
+                if self._in_transaction:
+                    return await _rows(await connection.execute(sql, params))
+                async with connection.pipeline() as pipeline:
+                    if not self._read_only:
+                        self._in_transaction = True
+                        await connection.execute("BEGIN")
+                    await connection.execute(_SCOPE, self._scope)
+                    cursor = await connection.execute(sql, params)
+                    await pipeline.sync()
+                    return await _rows(cursor)
+        except psycopg.Error as error:
+            raise self._translated(error) from error
+
+    async def commit(self) -> None:
+        """Make the writes of this unit permanent."""
+        if self._in_transaction and self._connection is not None:
+            try:
+                await self._connection.execute("COMMIT")
+            except psycopg.Error as error:
+                raise self._translated(error) from error
+            finally:
+                self._in_transaction = False
 
     async def __aexit__(
         self,
@@ -125,56 +168,62 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
         try:
-            await self._close()
-        except _UNAVAILABLE:
-            if exc is None:
-                raise StorageUnavailable("the database is unavailable; retry shortly") from None
-        translated = None if exc is None else self._translate(exc)
-        if translated is not None:
-            raise translated from exc
-
-    def _translate(self, error: BaseException) -> DomainError | None:
-        translated = _translated(error)
-        if translated is not None:
-            cause = getattr(error, "orig", None) or error
-            self._observer.database_error(type(cause).__name__)
-        return translated
-
-    async def commit(self) -> None:
-        assert self._transaction is not None
-        try:
-            await self._transaction.commit()
-        except _UNAVAILABLE as error:
-            self._observer.database_error(type(getattr(error, "orig", None) or error).__name__)
-            raise StorageUnavailable(
-                "the database became unavailable while committing; the write may not be stored"
-            ) from error
-
-    async def _close(self) -> None:
-        connection, self._connection, self._transaction = self._connection, None, None
-        if connection is not None:
+            if isinstance(exc, asyncio.CancelledError):
+                # A statement may still be running: do not reuse the connection.
+                await connection.close()
+            elif self._in_transaction and not connection.broken:
+                await connection.execute("ROLLBACK")
+        except psycopg.Error:
             await connection.close()
+        finally:
+            self._in_transaction = False
+            await self._factory.pool.putconn(connection)
+            self._factory.observer.connection_checked_in()
+
+    def _translated(self, error: psycopg.Error) -> DomainError | psycopg.Error:
+        if isinstance(error, psycopg.errors.QueryCanceled):
+            domain: DomainError | psycopg.Error = DeadlineExceeded(
+                "the request's deadline passed while the database was working"
+            )
+        elif isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+            if self._connection is None or self._connection.broken:
+                self._factory.status.available = False
+            domain = _unavailable()
+        else:
+            return error
+        self._factory.observer.database_error(type(error).__name__)
+        return domain
+
+
+async def _rows(cursor: psycopg.AsyncCursor[Any]) -> list[tuple[Any, ...]]:
+    if cursor.description is None:  # a statement without RETURNING
+        return []
+    return await cursor.fetchall()
 
 
 class SqlUnitOfWorkFactory:
-    """Makes caller-scoped units of work on one engine."""
+    """Makes caller-scoped units of work on one connection pool."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        pool: AsyncConnectionPool[Any],
         *,
+        pool_timeout_seconds: float = 5.0,
         max_statement_seconds: float = 30.0,
         observer: StorageObserver | None = None,
+        status: DatabaseStatus | None = None,
     ) -> None:
-        self._engine = engine
-        self._max_statement_seconds = max_statement_seconds
-        self._observer = observer or NoStorageObserver()
+        self.pool = pool
+        self.pool_timeout_seconds = pool_timeout_seconds
+        self.max_statement_seconds = max_statement_seconds
+        self.observer: StorageObserver = observer or NoStorageObserver()
+        self.status = status or DatabaseStatus()
+        # Called around every statement (tracing spans, statement capture in tests).
+        self.statement_hooks: list[StatementHook] = []
 
-    def __call__(self, caller: Caller) -> SqlUnitOfWork:
-        return SqlUnitOfWork(
-            self._engine,
-            caller,
-            max_statement_seconds=self._max_statement_seconds,
-            observer=self._observer,
-        )
+    def __call__(self, caller: Caller, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self, caller, read_only=read_only)
