@@ -153,7 +153,12 @@ class SqlUnitOfWork:
             raise self._translated(error) from error
 
     async def commit(self) -> None:
-        """Make the writes of this unit permanent."""
+        """Make the writes of this unit permanent, unless the caller can no longer hear of it."""
+        remaining = seconds_remaining()
+        if remaining is not None and remaining < _DEADLINE_MARGIN_SECONDS:
+            # The caller is about to give up (or has): a write it is told failed
+            # must not be stored, so roll back rather than race the deadline.
+            raise DeadlineExceeded("the request's deadline passed before the write committed")
         if self._in_transaction and self._connection is not None:
             try:
                 await self._connection.execute("COMMIT")
