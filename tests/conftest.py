@@ -1,3 +1,3 @@
 """Fixtures live in plugin modules, from the database up to a gRPC stub."""
 
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.server"]
+pytest_plugins = ["tests.fixtures.database", "tests.fixtures.server", "tests.fixtures.sql_capture"]

@@ -200,8 +200,14 @@ async def start_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)  # type: ignore[no-untyped-call]
     _add_reflection(server, [SERVICE_NAME, HEALTH_SERVICE_NAME])
 
-    port = server.add_insecure_port(settings.listen)
-    await server.start()
+    try:
+        port = server.add_insecure_port(settings.listen)
+        await server.start()
+    except BaseException:
+        # The pool connects in the background: close it, or its tasks keep
+        # this process alive after the failure (a worker must die to be restarted).
+        await pool.close()
+        raise
     database_watch = asyncio.create_task(
         watch_database(
             database_url,

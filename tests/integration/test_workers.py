@@ -1,0 +1,398 @@
+"""COHORTS_WORKERS: the real `cohorts serve` supervising worker processes (issue 5, "All cores").
+
+Each test runs `python -m cohorts.cli serve` as a subprocess against the
+session's database and watches it from outside: its children with psutil, its
+port with fresh gRPC connections, /metrics over HTTP, its exit status, and the
+JSON log lines it and its workers write to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psutil
+import pytest
+from learning.v1 import cohort_pb2, cohort_service_pb2, cohort_service_pb2_grpc
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+from cohorts.storage.database import as_role
+from tests.fixtures.server import TEST_JWT_SECRET, bearer, mint_token
+
+pytestmark = pytest.mark.slow
+
+WORKERS = 2
+POOL_SIZE = 3
+GRACE_SECONDS = 2
+REQUESTS = "cohorts_grpc_requests_total"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(what: str, predicate: Callable[[], Any], timeout: float) -> Any:
+    """predicate's first truthy value within timeout seconds; the test fails otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@dataclass
+class Supervised:
+    """A running `cohorts serve` and everything seen of it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    metrics_port: int
+    log_path: Path
+    tmp_dir: Path
+    seen_workers: dict[int, psutil.Process] = field(default_factory=dict)
+
+    def workers(self) -> list[psutil.Process]:
+        """The live worker processes, remembering every one ever seen."""
+        try:
+            children = psutil.Process(self.process.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+        live = []
+        for child in children:
+            try:
+                if "worker" in child.cmdline() and alive(child):
+                    live.append(child)
+                    self.seen_workers.setdefault(child.pid, child)
+            except psutil.NoSuchProcess:
+                continue
+        return live
+
+    def listening(self) -> list[psutil.Process]:
+        """The workers that listen on the service port (they serve once they do)."""
+        ready = []
+        for worker in self.workers():
+            try:
+                connections = worker.net_connections(kind="tcp")
+            except psutil.NoSuchProcess:
+                continue
+            if any(
+                c.status == psutil.CONN_LISTEN and c.laddr.port == self.port for c in connections
+            ):
+                ready.append(worker)
+        return ready
+
+    def wait_until_serving(self, count: int = WORKERS, timeout: float = 30) -> list[psutil.Process]:
+        def enough() -> list[psutil.Process] | None:
+            if self.process.poll() is not None:
+                raise AssertionError(f"supervisor exited {self.process.returncode}:\n{self.log()}")
+            ready = self.listening()
+            return ready if len(ready) == count else None
+
+        ready: list[psutil.Process] = wait_for(f"{count} listening workers", enough, timeout)
+        return ready
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        entries = []
+        for line in self.log().splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue
+        return entries
+
+    def metrics(self) -> dict[str, list[Any]]:
+        """Samples by name from the supervisor's /metrics."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        samples: dict[str, list[Any]] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples.setdefault(sample.name, []).append(sample)
+        return samples
+
+    def total(self, name: str) -> float:
+        return sum(s.value for s in self.metrics().get(name, []))
+
+    def value(self, name: str) -> float | None:
+        samples = self.metrics().get(name, [])
+        return samples[0].value if samples else None
+
+    def multiprocess_dirs(self) -> list[Path]:
+        return sorted(self.tmp_dir.glob("cohorts-metrics-*"))
+
+    def requests_by_pid(self) -> dict[int, float]:
+        """Completed RPCs each worker process recorded (its own multiprocess file)."""
+        counts: dict[int, float] = {}
+        for directory in self.multiprocess_dirs():
+            for path in directory.glob("counter_*.db"):
+                pid = int(path.stem.rsplit("_", 1)[1])
+                metrics = MultiProcessCollector.merge([str(path)], accumulate=True)
+                counts[pid] = sum(s.value for m in metrics for s in m.samples if s.name == REQUESTS)
+        return counts
+
+    def stop_everything(self) -> None:
+        """Kill whatever is still running (only the processes this test started)."""
+        self.workers()
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        for worker in self.seen_workers.values():
+            if alive(worker):
+                worker.kill()
+
+
+@pytest.fixture
+def supervise(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
+    """Starts `cohorts serve` with COHORTS_WORKERS and the given overrides; cleans up after."""
+    started: list[Supervised] = []
+
+    def start(**overrides: str) -> Supervised:
+        port, metrics_port = free_port(), free_port()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("COHORTS_") and k != "PROMETHEUS_MULTIPROC_DIR"
+        }
+        env.update(
+            {
+                "COHORTS_DATABASE_URL": as_role(database_url),
+                "COHORTS_MIGRATE_ON_START": "false",
+                "COHORTS_WORKERS": str(WORKERS),
+                "COHORTS_LISTEN": f"127.0.0.1:{port}",
+                "COHORTS_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
+                "COHORTS_JWT_SECRET": TEST_JWT_SECRET,
+                "COHORTS_PAGE_TOKEN_SECRET": "x",
+                "COHORTS_GRACE_PERIOD_SECONDS": str(GRACE_SECONDS),
+                "COHORTS_POOL_SIZE": str(POOL_SIZE),
+                "COHORTS_DATA_DIR": str(tmp_path / "data"),
+                "COHORTS_LOG_FORMAT": "json",
+                "COHORTS_LOG_LEVEL": "INFO",
+                # The supervisor's multiprocess metrics directory goes here, where the
+                # test can read each worker's own file.
+                "TMPDIR": str(tmp_path),
+            }
+        )
+        env.update(overrides)
+        log_path = tmp_path / f"serve-{len(started)}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "cohorts.cli", "serve"],
+                env=env,
+                cwd=tmp_path,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        supervised = Supervised(process, port, metrics_port, log_path, tmp_path)
+        started.append(supervised)
+        return supervised
+
+    yield start
+    for supervised in started:
+        supervised.stop_everything()
+
+
+def fresh_stub(port: int) -> tuple[grpc.Channel, cohort_service_pb2_grpc.CohortServiceStub]:
+    """A channel with its own connection (no subchannel shared with other channels)."""
+    channel = grpc.insecure_channel(
+        f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+    )
+    return channel, cohort_service_pb2_grpc.CohortServiceStub(channel)
+
+
+class Caller:
+    """Makes calls over a new connection each time and counts them."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.calls = 0
+        self.auth = bearer(mint_token(tenant=f"workers-{time.time_ns()}", sub="ops"))
+        self.cohort_id: str | None = None
+
+    def session(self, *, wait_for_ready: bool = False) -> None:
+        """One new connection: create (first time) or get, then list; every call must succeed."""
+        channel, stub = fresh_stub(self.port)
+        with channel:
+            options: dict[str, Any] = {"timeout": 10, "wait_for_ready": wait_for_ready}
+            if self.cohort_id is None:
+                created = stub.CreateCohort(
+                    cohort_service_pb2.CreateCohortRequest(
+                        cohort=cohort_pb2.Cohort(name="Supervised")
+                    ),
+                    metadata=self.auth,
+                    **options,
+                )
+                self.cohort_id = created.id
+            else:
+                fetched = stub.GetCohort(
+                    cohort_service_pb2.GetCohortRequest(id=self.cohort_id),
+                    metadata=self.auth,
+                    **options,
+                )
+                assert fetched.id == self.cohort_id
+            self.calls += 1
+            listed = stub.ListCohorts(
+                cohort_service_pb2.ListCohortsRequest(), metadata=self.auth, **options
+            )
+            assert [c.id for c in listed.cohorts] == [self.cohort_id]
+            self.calls += 1
+
+
+def test_workers_share_the_port_are_replaced_when_killed_and_stop_on_sigterm(
+    supervise: Callable[..., Supervised],
+):
+    service = supervise()
+    workers = service.wait_until_serving()
+    assert len({w.pid for w in workers}) == WORKERS
+    assert all(w.ppid() == service.process.pid for w in workers)
+
+    # Many separate connections: the kernel spreads them over both workers.
+    caller = Caller(service.port)
+    for _ in range(24):
+        caller.session()
+    assert service.total(REQUESTS) == caller.calls
+    assert service.total("cohorts_grpc_request_duration_seconds_count") == caller.calls
+    assert service.value("cohorts_grpc_requests_in_flight") == 0
+    # livesum gauges add the live workers' pools.
+    assert service.value("cohorts_db_pool_size") == WORKERS * POOL_SIZE
+    by_pid = service.requests_by_pid()
+    assert sum(by_pid.values()) == caller.calls, by_pid
+    assert set(by_pid) <= {w.pid for w in workers}, by_pid
+    # 24 connections all hashed onto one worker would happen once in ~8 million runs.
+    assert len([pid for pid, count in by_pid.items() if count > 0]) == WORKERS, by_pid
+
+    # A worker killed outright is replaced, and the other one keeps answering meanwhile.
+    victim, survivor = workers
+    os.kill(victim.pid, signal.SIGKILL)
+    # Reaped, not merely a zombie: a killed process's leader turns zombie while its
+    # other threads still exit, and its listening socket lives until the last one
+    # has; connections the kernel hands that socket meanwhile are reset.
+    wait_for("the supervisor to reap the killed worker", lambda: not victim.is_running(), 5)
+    killed_at = time.monotonic()
+    for _ in range(4):
+        caller.session()
+    new_workers = wait_for(
+        "a replacement worker",
+        lambda: [w for w in service.workers() if w.pid not in (victim.pid, survivor.pid)],
+        3.5 - (time.monotonic() - killed_at),
+    )
+    assert len(new_workers) == 1 and alive(survivor)
+    serving = service.wait_until_serving(timeout=30)
+    assert {w.pid for w in serving} == {survivor.pid, new_workers[0].pid}
+    for _ in range(8):
+        caller.session()
+    # Counts survive the worker that made them; its gauges do not linger.
+    assert service.total(REQUESTS) == caller.calls
+    assert service.value("cohorts_db_pool_size") == WORKERS * POOL_SIZE
+    assert service.value("cohorts_grpc_requests_in_flight") == 0
+    restarted = [e for e in service.log_entries() if "restarting it" in e.get("message", "")]
+    assert len(restarted) == 1 and str(victim.pid) in restarted[0]["message"], restarted
+
+    # SIGTERM to the supervisor stops everything, cleanly and promptly.
+    (metrics_dir,) = service.multiprocess_dirs()
+    all_workers = list(service.seen_workers.values())
+    assert len(all_workers) == WORKERS + 1
+    started = time.monotonic()
+    service.process.send_signal(signal.SIGTERM)
+    code = service.process.wait(timeout=15)
+    elapsed = time.monotonic() - started
+    assert code == 0, service.log()
+    assert elapsed < 10, elapsed
+    assert not [w.pid for w in all_workers if alive(w)]
+    assert not metrics_dir.exists()
+    with pytest.raises(urllib.error.URLError):
+        service.metrics()
+    messages = [e.get("message", "") for e in service.log_entries()]
+    assert any("received SIGTERM" in m for m in messages), messages
+    # Each remaining worker drained and stopped on its own (no kill after the grace period).
+    assert sum("stopped" == m for m in messages) == WORKERS, messages
+    assert not any("did not stop in time" in m for m in messages), messages
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port a plain socket holds (listening, SO_REUSEPORT off), so no worker can bind it."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+@pytest.mark.parametrize("fault", ["unsupported database URL", "port already taken"])
+def test_a_supervisor_whose_workers_keep_dying_gives_up_with_a_failure(
+    supervise: Callable[..., Supervised], taken_port: int, fault: str
+):
+    # Limits in cohorts.supervisor: more than 5 deaths within 60 s, 0.5 s between restarts.
+    if fault == "port already taken":
+        overrides = {"COHORTS_LISTEN": f"127.0.0.1:{taken_port}"}
+    else:
+        overrides = {"COHORTS_DATABASE_URL": "mysql://nobody@127.0.0.1:1/nothing"}
+    started = time.monotonic()
+    service = supervise(**overrides)
+    while service.process.poll() is None:
+        if time.monotonic() - started > 30:
+            stuck = {w.pid: round(time.time() - w.create_time(), 1) for w in service.workers()}
+            raise AssertionError(
+                f"the supervisor is still running after 30s; live workers (pid: age in s) "
+                f"{stuck}, {len(service.seen_workers)} seen in all:\n{service.log()[-3000:]}"
+            )
+        service.workers()  # remember every worker, however short-lived
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    assert service.process.returncode != 0, service.log()
+    # Six deaths are three generations of two workers, each a worker's start-up
+    # (about 1-3 s of imports, more on a loaded machine) plus 0.5 s per restart.
+    assert elapsed < 30, elapsed
+    messages = [e.get("message", "") for e in service.log_entries()]
+    assert sum("restarting it" in m for m in messages) == 5, messages
+    assert any("giving up" in m for m in messages), messages
+    assert service.seen_workers, "no worker was ever seen"
+    assert not [pid for pid, w in service.seen_workers.items() if alive(w)]
+    assert not service.multiprocess_dirs()
+    assert not _cli_processes_left()
+
+
+def _cli_processes_left() -> list[int]:
+    """This test process's descendants that still run the cohorts CLI."""
+    left = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "cohorts.cli" in " ".join(child.cmdline()) and alive(child):
+                left.append(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return left
+
+
+def test_port_zero_cannot_be_shared_by_several_workers(supervise: Callable[..., Supervised]):
+    service = supervise(COHORTS_LISTEN="127.0.0.1:0")
+    assert service.process.wait(timeout=30) == 2
+    assert "COHORTS_WORKERS=1" in service.log()
