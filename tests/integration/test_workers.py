@@ -358,10 +358,10 @@ def test_a_supervisor_whose_workers_keep_dying_gives_up_with_a_failure(
     started = time.monotonic()
     service = supervise(**overrides)
     while service.process.poll() is None:
-        if time.monotonic() - started > 30:
+        if time.monotonic() - started > 60:
             stuck = {w.pid: round(time.time() - w.create_time(), 1) for w in service.workers()}
             raise AssertionError(
-                f"the supervisor is still running after 30s; live workers (pid: age in s) "
+                f"the supervisor is still running after 60s; live workers (pid: age in s) "
                 f"{stuck}, {len(service.seen_workers)} seen in all:\n{service.log()[-3000:]}"
             )
         service.workers()  # remember every worker, however short-lived
@@ -369,8 +369,9 @@ def test_a_supervisor_whose_workers_keep_dying_gives_up_with_a_failure(
     elapsed = time.monotonic() - started
     assert service.process.returncode != 0, service.log()
     # Six deaths are three generations of two workers, each a worker's start-up
-    # (about 1-3 s of imports, more on a loaded machine) plus 0.5 s per restart.
-    assert elapsed < 30, elapsed
+    # (about 1-3 s of imports, several times that on a loaded machine) plus 0.5 s
+    # per restart: a minute is far above it, and a hang is far above a minute.
+    assert elapsed < 60, elapsed
     messages = [e.get("message", "") for e in service.log_entries()]
     assert sum("restarting it" in m for m in messages) == 5, messages
     assert any("giving up" in m for m in messages), messages
