@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 import jwt
 
 from cohorts.api.errors import abort_with, status_for
+from cohorts.api.interception import Behaviour, UnaryInterceptor
 from cohorts.api.jwks import JWKS_ALGORITHMS, JwksKeys
 from cohorts.api.request_context import current_record
 from cohorts.domain.caller import Caller
@@ -246,16 +247,13 @@ def bearer_token(metadata: Any) -> str:
     raise Unauthenticated("missing `authorization: Bearer <JWT>` metadata", reason="TOKEN_MISSING")
 
 
-Behaviour = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
-
-
-def _rejecting_handler(error: Unauthenticated) -> grpc.RpcMethodHandler[Any, Any]:
+def _rejecting(error: Unauthenticated) -> Behaviour:
     status = status_for(error)
 
     async def reject(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await abort_with(context, status)
 
-    return grpc.unary_unary_rpc_method_handler(reject)
+    return reject
 
 
 def _with_caller(behaviour: Behaviour, caller: Caller) -> Behaviour:
@@ -272,42 +270,19 @@ def _with_caller(behaviour: Behaviour, caller: Caller) -> Behaviour:
     return behaviour_as_caller
 
 
-if TYPE_CHECKING:
-    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:  # grpc's runtime class is not generic; only its stubs are.
-    _ServerInterceptor = grpc.aio.ServerInterceptor
-
-
-class AuthInterceptor(_ServerInterceptor):
+class AuthInterceptor(UnaryInterceptor):
     """Authenticates every CohortService call; reflection and health stay open."""
 
     def __init__(self, verifier: TokenVerifier) -> None:
         self._verifier = verifier
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if handler is None or not handler_call_details.method.startswith(PROTECTED_SERVICE_PREFIX):
-            return handler
+    def wrap(self, details: grpc.HandlerCallDetails, behaviour: Behaviour) -> Behaviour:
+        if not details.method.startswith(PROTECTED_SERVICE_PREFIX):
+            return behaviour
         try:
-            token = bearer_token(handler_call_details.invocation_metadata)
-            caller = self._verifier.verify(token)
+            caller = self._verifier.verify(bearer_token(details.invocation_metadata))
         except Unauthenticated as error:
             AUTH_FAILURES.labels(error.reason).inc()
-            _log.info(
-                "rejected call to %s: %s (%s)",
-                handler_call_details.method,
-                error.message,
-                error.reason,
-            )
-            return _rejecting_handler(error)
-        return grpc.unary_unary_rpc_method_handler(
-            _with_caller(handler.unary_unary, caller),  # type: ignore[arg-type]
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            _log.info("rejected call to %s: %s (%s)", details.method, error.message, error.reason)
+            return _rejecting(error)
+        return _with_caller(behaviour, caller)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 
+from cohorts.api.interception import Behaviour, UnaryInterceptor
 from cohorts.api.request_context import RequestRecord, bind_record, reset_record
 from cohorts.metrics import IN_FLIGHT, LATENCY, REQUESTS
 
@@ -17,13 +17,6 @@ REQUEST_ID_HEADER = "x-request-id"
 _MAX_REQUEST_ID_CHARS = 128
 
 access_log = logging.getLogger("cohorts.access")
-
-if TYPE_CHECKING:
-    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:  # grpc's runtime class is not generic; only its stubs are.
-    _ServerInterceptor = grpc.aio.ServerInterceptor
-
-Behaviour = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
 def _correlation_id(metadata: Any) -> str:
@@ -75,22 +68,9 @@ def _observed(method: str, behaviour: Behaviour, correlation_id: str) -> Behavio
     return observed
 
 
-class ObservabilityInterceptor(_ServerInterceptor):
+class ObservabilityInterceptor(UnaryInterceptor):
     """Outermost interceptor: every unary RPC is timed, counted and logged once."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        correlation_id = _correlation_id(handler_call_details.invocation_metadata)
-        return grpc.unary_unary_rpc_method_handler(
-            _observed(handler_call_details.method, handler.unary_unary, correlation_id),  # type: ignore[arg-type]
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    def wrap(self, details: grpc.HandlerCallDetails, behaviour: Behaviour) -> Behaviour:
+        correlation_id = _correlation_id(details.invocation_metadata)
+        return _observed(details.method, behaviour, correlation_id)

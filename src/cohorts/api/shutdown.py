@@ -8,21 +8,16 @@ into UNAVAILABLE with a retry hint.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 
 from cohorts.api.errors import abort_with, status_for
+from cohorts.api.interception import Behaviour, UnaryInterceptor
 from cohorts.domain.errors import StorageUnavailable
 
-if TYPE_CHECKING:
-    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:  # grpc's runtime class is not generic; only its stubs are.
-    _ServerInterceptor = grpc.aio.ServerInterceptor
 
-
-class ShutdownGate(_ServerInterceptor):
+class ShutdownGate(UnaryInterceptor):
     """While closed, every unary call is answered UNAVAILABLE at once."""
 
     def __init__(self) -> None:
@@ -35,19 +30,12 @@ class ShutdownGate(_ServerInterceptor):
         """Refuse calls from now on."""
         self.closed = True
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if not self.closed or handler is None or handler.unary_unary is None:
-            return handler
+    def wrap(self, details: grpc.HandlerCallDetails, behaviour: Behaviour) -> Behaviour:
+        if not self.closed:
+            return behaviour
         status = self._status
 
         async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             await abort_with(context, status)
 
-        return grpc.unary_unary_rpc_method_handler(refuse)
+        return refuse
