@@ -14,13 +14,14 @@ BUILD_DESCRIPTORS = $(BUF) build --path protos/learning --exclude-source-info -o
 # The contract as last released: `buf breaking` compares protos/ with it.
 BASELINE := protos/baseline/learning_v1.binpb
 
-.PHONY: help install run test lint format generate check-generated breaking baseline clean
+.PHONY: help install run test lint format generate check-generated breaking baseline bench bench-quick clean
 
 help:
 	@echo "make run       serve on $${COHORTS_LISTEN:-127.0.0.1:50051} (embedded PostgreSQL unless COHORTS_DATABASE_URL is set)"
 	@echo "make test      run the test suite against a PostgreSQL the session starts itself"
 	@echo "make lint      ruff, mypy --strict, buf lint, generated-code freshness"
 	@echo "make generate  regenerate generated/ from protos/"
+	@echo "make bench     throughput vs ceilings and deep-page latency (docs/performance.md)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +73,18 @@ check-generated: $(STAMP)
 	  diff -r $$tmp/learning generated/learning | head -20; rm -rf $$tmp; \
 	  echo "generated/ is stale: run 'make generate' and commit the result" >&2; exit 1; \
 	fi
+
+# Every RPC against the echo and database ceilings (h2load; installs nghttp2-client
+# if missing), then ListCohorts page 1 vs page 200 at 1,000,000 rows. Both rewrite
+# their sections of docs/performance.md. BENCH_ARGS are passed to bench.run.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --growth $(BENCH_ARGS)
+	$(BIN)/python -m bench.list_depth
+
+# The harness smoke test CI runs: tiny data, a few seconds per scenario, no speed asserted.
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.list_depth --quick --no-doc
 
 # Fails on changes that would break generated clients (renumbered or retyped
 # fields, removed methods, renamed packages); see docs/contract.md.
