@@ -111,17 +111,15 @@ class SqlUnitOfWork:
             if remaining <= 0:
                 raise DeadlineExceeded("the request's deadline passed before it reached storage")
             budget = min(budget, max(remaining - _DEADLINE_MARGIN_SECONDS, 0.001))
-            wait = min(wait, remaining)
+            # Give up on the pool just before the deadline, so an exhausted pool
+            # is answered (UNAVAILABLE, retryable) rather than timed out.
+            wait = min(wait, max(remaining - _DEADLINE_MARGIN_SECONDS, 0.001))
         try:
             with factory.observer.waiting_for_connection():
                 self._connection = await factory.pool.getconn(timeout=wait)
         except PoolTimeout:
-            if remaining is not None and remaining <= factory.pool_timeout_seconds:
-                raise DeadlineExceeded(
-                    "the request's deadline passed while waiting for a database connection"
-                ) from None
             raise StorageUnavailable(
-                "no database connection became free in time; retry shortly"
+                "no database connection became free in time (all are busy); retry shortly"
             ) from None
         factory.observer.connection_checked_out()
         self._scope = {
