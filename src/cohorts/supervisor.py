@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,12 @@ class Supervisor:
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; the exit status is 0 unless workers kept dying."""
+        problem = _port_taken(self._settings.listen)
+        if problem:
+            # SO_REUSEPORT would let our workers join whoever holds the port and
+            # silently split its traffic with them.
+            _log.error("cannot listen on %s: %s", self._settings.listen, problem)
+            return 1
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         if self._settings.metrics_listen:
@@ -116,3 +123,16 @@ class Supervisor:
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(pid, self._metrics_dir)  # type: ignore[no-untyped-call]
+
+
+def _port_taken(listen: str) -> str | None:
+    """Why listen cannot be bound exclusively right now, or None when it can."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, int(port)))
+        except OSError as error:
+            return f"{error.strerror or error} (is another server running?)"
+    return None
