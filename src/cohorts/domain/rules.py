@@ -17,6 +17,7 @@ MAX_PROGRAM_ID_CHARS = 128
 MAX_PERSON_ID_CHARS = 128
 MAX_TAG_CHARS = 64
 MAX_LIST_ITEMS = 100
+ASSESSMENT_ID_CHARS = len("asm-") + 36  # `asm-` and a UUID
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 10
 
@@ -77,7 +78,9 @@ def content_violations(content: CohortContent, *, prefix: str) -> list[FieldViol
             bad(name, "must be a finite number from 0 to 100")
     _check_list(bad, "facilitator_ids", content.facilitator_ids, MAX_PERSON_ID_CHARS)
     _check_list(bad, "tags", content.tags, MAX_TAG_CHARS)
-    _check_list(bad, "assigned_assessment_ids", content.assigned_assessment_ids, 40)
+    _check_list(
+        bad, "assigned_assessment_ids", content.assigned_assessment_ids, ASSESSMENT_ID_CHARS
+    )
     for index, assessment_id in enumerate(content.assigned_assessment_ids[:MAX_LIST_ITEMS]):
         if ASSESSMENT_ID_PATTERN.fullmatch(assessment_id) is None:
             bad(f"assigned_assessment_ids[{index}]", "must be `asm-` followed by a UUID")
