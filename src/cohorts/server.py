@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 from psycopg_pool import AsyncConnectionPool
 
 from cohorts.api.auth import AuthInterceptor, TokenVerifier
-from cohorts.api.handlers import SERVICE_NAME, cohort_service_handler
+from cohorts.api.handlers import SERVICE_NAME, cohort_service_handlers
 from cohorts.api.jwks import JwksKeys
 from cohorts.api.observability import ObservabilityInterceptor
 from cohorts.api.servicer import CohortServicer
@@ -192,7 +192,10 @@ async def start_server(
         options=options,
     )
     servicer = CohortServicer(use_cases, max_response_bytes=settings.max_message_bytes)
-    server.add_generic_rpc_handlers((cohort_service_handler(servicer),))
+    # Registered (not generic) handlers: grpc resolves the method in its core.
+    server.add_registered_method_handlers(  # type: ignore[attr-defined]  # grpc-stubs is older
+        SERVICE_NAME, cohort_service_handlers(servicer)
+    )
 
     if settings.bench_echo:
         _add_bench_echo(server)

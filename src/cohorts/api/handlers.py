@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -18,6 +18,7 @@ from cohorts.api.errors import (
     status_for,
     undecodable_request_status,
 )
+from cohorts.api.interception import Behaviour
 from cohorts.api.request_context import current_record
 from cohorts.api.servicer import CohortServicer
 from cohorts.domain.errors import DomainError
@@ -27,8 +28,6 @@ SERVICE_DESCRIPTOR = cohort_service_pb2.DESCRIPTOR.services_by_name["CohortServi
 SERVICE_NAME = SERVICE_DESCRIPTOR.full_name
 
 _log = logging.getLogger(__name__)
-
-Behaviour = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
 class UndecodableRequest:
@@ -74,8 +73,8 @@ def _guarded(method: str, behaviour: Behaviour) -> Behaviour:
     return guarded
 
 
-def cohort_service_handler(servicer: CohortServicer) -> grpc.GenericRpcHandler[Any, Any]:
-    """A generic handler serving every CohortService method of the servicer."""
+def cohort_service_handlers(servicer: CohortServicer) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
+    """A method handler per CohortService method of the servicer, by method name."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in SERVICE_DESCRIPTOR.methods:
         request_class = message_factory.GetMessageClass(method.input_type)
@@ -85,4 +84,4 @@ def cohort_service_handler(servicer: CohortServicer) -> grpc.GenericRpcHandler[A
             request_deserializer=_tolerant_deserializer(request_class),
             response_serializer=response_class.SerializeToString,
         )
-    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+    return handlers
