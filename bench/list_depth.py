@@ -49,12 +49,13 @@ from learning.v1 import cohort_service_pb2, cohort_service_pb2_grpc
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from bench.doc import DOC, write_section
 from bench.seed import ensure_seeded
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "bench" / ".data"
 RESULTS_DIR = ROOT / "bench" / "results"
-DOC = ROOT / "docs" / "performance.md"
+
 SECTION = "## ListCohorts at depth"
 # The last full run before migration 0004 (0004_rls_friendly_list_indexes); the
 # section says what changed since it.
@@ -911,24 +912,8 @@ def render_section(report: dict[str, Any]) -> str:
 
 
 def write_doc(section: str) -> None:
-    """Replace the section in docs/performance.md (up to the next `## ` heading)."""
-    if DOC.exists():
-        text = DOC.read_text()
-    else:
-        text = (
-            "# Performance\n\n"
-            "How CohortService performs, measured by the scripts under `bench/`. Each section "
-            "says which command produced it, on what machine and when.\n"
-        )
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        following = re.search(r"^## ", text[start + len(SECTION) :], flags=re.MULTILINE)
-        end = len(text) if following is None else start + len(SECTION) + following.start()
-        text = text[:start] + section + ("\n" + text[end:] if end < len(text) else "")
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
+    """Replace this benchmark's section of docs/performance.md."""
+    write_section(SECTION, section)
 
 
 # --------------------------------------------------------------------------- main

