@@ -11,12 +11,12 @@ pgbench script:
   over `bench_ids` / `bench_update_ids`), the id of a created cohort (made
   from a random number) and the statement timeout (30 s: h2load sends no
   deadline);
-* a read, which the service pipelines (scope and query in one round trip,
-  one implicit transaction), runs between \\startpipeline and \\endpipeline;
-  a write pipelines BEGIN, the scope and its first statement the same way;
+* every round trip the service makes (its scope and its statement, one
+  implicit transaction) runs between \\startpipeline and \\endpipeline; a
+  read asks for one id, as a lone call's read does;
 * UpdateCohort's compare-and-set needs the version its SELECT read, which
-  pgbench can only capture (\\gset) outside a pipeline, so that script sends
-  BEGIN, the scope and the SELECT as separate round trips: its ceiling is a
+  pgbench can only capture (\\gset) outside a pipeline, so that read is sent
+  as BEGIN, scope, SELECT, COMMIT, one round trip each: its ceiling is a
   little lower than the service's protocol would allow.
 
 pgbench connects as cohorts_app, the service's role, so row-level security
@@ -36,6 +36,7 @@ _PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \w+ \[(\d+)\] (
 _STATEMENT = re.compile(r"^(?:execute [^:]+|statement): (.*)$", re.DOTALL)
 _PARAMETER = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
 _COHORT_ID = re.compile(r"'coh_[0-9A-Z]{26}'")
+_COHORT_IDS = re.compile(r"'\{coh_[0-9A-Z]{26}\}'")
 _VARIABLE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _KNOWN_VARIABLES = {"n", "r", "p_version"}
 
@@ -97,7 +98,10 @@ def script(statements: list[Statement], *, kind: str, id_table: str | None, id_c
         if timeout:
             statement.parameters[int(timeout.group(1))] = "'30000'"
         for value in statement.parameters.values():
-            if _COHORT_ID.fullmatch(value):
+            if _COHORT_IDS.fullmatch(value) and id_table is not None:
+                # The id list a coalesced read sends (one id per call here).
+                replace[value] = f"ARRAY[(SELECT id FROM {id_table} WHERE n = :n)]"
+            elif _COHORT_ID.fullmatch(value):
                 if kind == "create":
                     replace[value] = "('coh_0' || lpad(upper(to_hex(:r::bigint)), 25, '0'))"
                 elif id_table is not None:
@@ -107,19 +111,30 @@ def script(statements: list[Statement], *, kind: str, id_table: str | None, id_c
             sql = re.sub(r"\bversion=[^,\s]+", "version=(:p_version::bigint + 1)", sql)
             sql = re.sub(r"(cohorts\.version = )[^\s]+", r"\1:p_version::BIGINT", sql)
         sqls.append(" ".join(sql.split()))
-    if kind == "update":
-        # BEGIN, scope, SELECT (its version captured), UPDATE, COMMIT: one by one.
-        select = next(i for i, sql in enumerate(sqls) if sql.startswith("SELECT cohorts."))
-        sqls[select] += " \\gset p_"
-        lines += [sql if sql.endswith("p_") else sql + ";" for sql in sqls]
-    else:
-        # Pipelined as the service sends them: up to and including the first
-        # statement after the scope; anything after it goes one by one.
-        scope = next(i for i, sql in enumerate(sqls) if "set_config('app.tenant_id'" in sql)
-        lines.append("\\startpipeline")
-        lines += [sql + ";" for sql in sqls[: scope + 2]]
-        lines.append("\\endpipeline")
-        lines += [sql + ";" for sql in sqls[scope + 2 :]]
+    # One group per round trip the service made: each starts at its scope
+    # statement (with anything sent before the first, such as BEGIN).
+    groups: list[list[str]] = []
+    for sql in sqls:
+        if "set_config('app.tenant_id'" in sql or not groups:
+            groups.append([])
+        groups[-1].append(sql)
+    if len(groups) > 1 and not any("set_config('app.tenant_id'" in sql for sql in groups[0]):
+        groups[1] = groups[0] + groups[1]
+        del groups[0]
+    for group in groups:
+        if kind == "update" and any(sql.startswith("SELECT cohorts.") for sql in group):
+            # The version the compare-and-set needs can only be captured
+            # (\gset) outside a pipeline: the same implicit transaction is
+            # spelt BEGIN ... COMMIT, one round trip per statement.
+            lines.append("BEGIN;")
+            for sql in group:
+                lines.append(sql + " \\gset p_" if sql.startswith("SELECT cohorts.") else sql + ";")
+            lines.append("COMMIT;")
+        else:
+            # Pipelined as the service sends them: one round trip, one implicit transaction.
+            lines.append("\\startpipeline")
+            lines += [sql + ";" for sql in group]
+            lines.append("\\endpipeline")
     text = "\n".join(lines) + "\n"
     unknown = set(_VARIABLE.findall(text)) - _KNOWN_VARIABLES
     if unknown:

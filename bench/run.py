@@ -1440,6 +1440,10 @@ def write_doc(section: str) -> None:
     write_section(SECTION, section)
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__.split("\n\n")[0]
@@ -1459,6 +1463,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-workers-compare", action="store_true", help="skip COHORTS_WORKERS=1 vs 2"
     )
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
+    parser.add_argument(
+        "--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes (bench/results)"
+    )
     parser.add_argument(
         "--wait-quiet",
         type=float,
@@ -1507,7 +1514,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["rm", "-rf", str(work)], check=False)
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    result_file = RESULTS_DIR / f"{stamp}{'-quick' if args.quick else ''}.json"
+    result_file = args.results_dir.resolve() / f"{stamp}{'-quick' if args.quick else ''}.json"
     report = {
         "benchmark": "run",
         "command": command,
@@ -1539,11 +1546,11 @@ def main(argv: list[str] | None = None) -> int:
         "workers_comparison": workers_comparison,
         "growth": growth,
         "pgbench_scripts": main_run["pgbench_scripts"],
-        "result_file": str(result_file.relative_to(ROOT)),
+        "result_file": _shown(result_file),
         "seconds": round(time.monotonic() - started, 1),
         "waited_for_quiet_s": round(waited, 1),
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    result_file.parent.mkdir(parents=True, exist_ok=True)
     partial = result_file.with_suffix(".json.tmp")
     partial.write_text(json.dumps(report, indent=2) + "\n")
     partial.rename(result_file)
@@ -1561,7 +1568,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick and not args.no_doc:
         write_doc(render_section(report))
         print(f"wrote {DOC.relative_to(ROOT)}")
-    print(f"wrote {result_file.relative_to(ROOT)} in {report['seconds']}s")
+    print(f"wrote {_shown(result_file)} in {report['seconds']}s")
 
     problems = [
         f"{name}: {s['requests']} requests, {s['errors']} errors"

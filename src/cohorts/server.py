@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from grpc_reflection.v1alpha._async import ReflectionServicer
 from psycopg_pool import AsyncConnectionPool
 
-from cohorts.api.auth import AuthInterceptor, TokenVerifier
+from cohorts.api.auth import PROTECTED_SERVICE_PREFIX, AuthInterceptor, TokenVerifier
 from cohorts.api.handlers import SERVICE_NAME, cohort_service_handlers
 from cohorts.api.jwks import JwksKeys
 from cohorts.api.observability import ObservabilityInterceptor
@@ -186,9 +186,19 @@ async def start_server(
     if tracer_provider is not None:
         units_of_work.statement_hooks.append(sql_spans(tracer_provider))
     gate = ShutdownGate()
+    # The echo ceiling pays for authentication as every CohortService call does.
+    protected = (
+        (PROTECTED_SERVICE_PREFIX, f"/{BENCH_ECHO_SERVICE}/")
+        if settings.bench_echo
+        else (PROTECTED_SERVICE_PREFIX,)
+    )
     server = grpc.aio.server(
         # The first interceptor is the outermost: it sees every call, rejected ones too.
-        interceptors=[ObservabilityInterceptor(), gate, AuthInterceptor(token_verifier(settings))],
+        interceptors=[
+            ObservabilityInterceptor(),
+            gate,
+            AuthInterceptor(token_verifier(settings), protected_prefixes=protected),
+        ],
         options=options,
     )
     servicer = CohortServicer(use_cases, max_response_bytes=settings.max_message_bytes)

@@ -273,11 +273,17 @@ def _with_caller(behaviour: Behaviour, caller: Caller) -> Behaviour:
 class AuthInterceptor(UnaryInterceptor):
     """Authenticates every CohortService call; reflection and health stay open."""
 
-    def __init__(self, verifier: TokenVerifier) -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        *,
+        protected_prefixes: tuple[str, ...] = (PROTECTED_SERVICE_PREFIX,),
+    ) -> None:
         self._verifier = verifier
+        self._protected = protected_prefixes
 
     def wrap(self, details: grpc.HandlerCallDetails, behaviour: Behaviour) -> Behaviour:
-        if not details.method.startswith(PROTECTED_SERVICE_PREFIX):
+        if not details.method.startswith(self._protected):
             return behaviour
         try:
             caller = self._verifier.verify(bearer_token(details.invocation_metadata))

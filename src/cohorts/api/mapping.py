@@ -72,8 +72,47 @@ def cohort_to_proto(cohort: Cohort) -> cohort_pb2.Cohort:
     if content.current_completion_pct is not None:
         message.current_completion_pct = content.current_completion_pct
     if content.metadata:
-        message.metadata.update(content.metadata)
+        _fill_struct(message.metadata, content.metadata)
     return message
+
+
+# Struct.update() dispatches every value through isinstance chains in Python;
+# on a List page of metadata-rich cohorts it was most of the mapping's time.
+# These take the JSON types orjson produces, about twice as fast.
+def _fill_struct(target: struct_pb2.Struct, values: dict[str, Any]) -> None:
+    fields = target.fields
+    for key, value in values.items():
+        kind = type(value)
+        if kind is str:
+            fields[key].string_value = value
+        elif kind is bool:
+            fields[key].bool_value = value
+        elif kind is int or kind is float:
+            fields[key].number_value = value
+        elif value is None:
+            fields[key].null_value = struct_pb2.NULL_VALUE
+        elif kind is dict:
+            _fill_struct(fields[key].struct_value, value)
+        else:
+            _fill_list(fields[key].list_value, value)
+
+
+def _fill_list(target: struct_pb2.ListValue, items: list[Any]) -> None:
+    add = target.values.add
+    for value in items:
+        kind = type(value)
+        if kind is str:
+            add(string_value=value)
+        elif kind is bool:
+            add(bool_value=value)
+        elif kind is int or kind is float:
+            add(number_value=value)
+        elif value is None:
+            add(null_value=struct_pb2.NULL_VALUE)
+        elif kind is dict:
+            _fill_struct(add().struct_value, value)
+        else:
+            _fill_list(add().list_value, value)
 
 
 class _Reader:

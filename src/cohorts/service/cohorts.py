@@ -120,16 +120,12 @@ class CohortUseCases:
             version=1,
             content=content,
         )
-        async with self._uow_factory(caller) as uow:
-            if request_id:
-                earlier = await uow.cohorts.get_by_request_id(caller.tenant_id, request_id)
-                if earlier is not None:
-                    return _replayed(caller, earlier)
+        # The insert is the whole write, so it commits on its own (one round trip).
+        async with self._uow_factory(caller, autocommit=True) as uow:
             if await uow.cohorts.add(cohort, request_id=request_id or None):
-                await uow.commit()
                 return cohort
-            # A racing create with the same request_id committed first; the
-            # insert waited for it, so this read sees its row.
+            # The request_id was used before (or by a racing create that
+            # committed first; the insert waited for it, so this read sees it).
             earlier = await uow.cohorts.get_by_request_id(caller.tenant_id, request_id)
             if earlier is None:
                 # The row exists (the unique key said so) but row-level
@@ -256,15 +252,19 @@ class CohortUseCases:
         expected_version: int | None,
         apply: Callable[[Cohort, datetime], Cohort],
     ) -> Cohort:
-        """Read, change and compare-and-set one cohort, re-reading on a lost race."""
-        async with self._uow_factory(caller) as uow:
+        """Read, change and compare-and-set one cohort, re-reading on a lost race.
+
+        The compare-and-set statement is the whole write, so no transaction
+        spans the read: a concurrent change makes it match nothing, and the
+        loop reads again.
+        """
+        async with self._uow_factory(caller, autocommit=True) as uow:
             for _ in range(_MAX_WRITE_ATTEMPTS):
                 current = await _get_in_scope(uow.cohorts, caller, cohort_id)
                 if expected_version is not None and current.version != expected_version:
                     raise VersionMismatch(expected=expected_version, current=current.version)
                 changed = apply(current, self._clock())
                 if await uow.cohorts.replace(changed, expected_version=current.version):
-                    await uow.commit()
                     return changed
         raise StorageUnavailable(
             f"cohort {cohort_id} is being changed by many writers at once; retry later"

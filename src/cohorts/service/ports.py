@@ -50,7 +50,7 @@ class CohortRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction: rolled back on exit unless commit() was called."""
+    """One transaction (rolled back on exit unless commit() was called), or autocommit."""
 
     @property
     def cohorts(self) -> CohortRepository: ...
@@ -70,6 +70,14 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     """Makes a fresh unit of work for one use case, confined to the caller's scope."""
 
-    def __call__(self, caller: Caller, *, read_only: bool = False) -> UnitOfWork:
-        """read_only: the unit only reads, so it needs no transaction of its own."""
+    def __call__(
+        self, caller: Caller, *, read_only: bool = False, autocommit: bool = False
+    ) -> UnitOfWork:
+        """read_only: the unit only reads, so it needs no transaction of its own.
+
+        autocommit: every statement is its own transaction (for use cases
+        whose one write is a single compare-and-set statement); commit() is
+        then a no-op, and a statement is refused when the deadline is too
+        near for the caller to hear of its outcome.
+        """
         ...

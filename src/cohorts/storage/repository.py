@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import ColumnElement, and_, bindparam, insert, select, update
+from sqlalchemy import ARRAY, ColumnElement, and_, any_, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cohorts.domain.caller import Caller
@@ -35,6 +35,18 @@ class Statements(Protocol):
 
     async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]: ...
 
+    async def fetch_keyed(
+        self,
+        sql: str,
+        params: dict[str, Any],
+        *,
+        keys_param: str,
+        key: Any,
+        key_index: int,
+    ) -> tuple[Any, ...] | None:
+        """The row of a statement over a list of keys (keys_param) whose key column is key."""
+        ...
+
 
 def _scope(caller: Caller) -> ColumnElement[bool]:
     """The tenant (and app) predicate every statement carries."""
@@ -49,9 +61,13 @@ def _bound_scope(*, with_app: bool) -> ColumnElement[bool]:
 
 
 # Rendered once at import: the request path only fills in values.
+# By a list of ids, so that concurrent reads can share one statement (coalescing.py).
 _GET = {
     with_app: render_template(
-        select(*_STORED).where(_bound_scope(with_app=with_app), _c.id == bindparam("id"))
+        select(*_STORED).where(
+            _bound_scope(with_app=with_app),
+            _c.id == any_(bindparam("ids", type_=ARRAY(_c.id.type))),
+        )
     )
     for with_app in (False, True)
 }
@@ -158,11 +174,14 @@ class SqlCohortRepository:
         self._statements = statements
 
     async def get(self, caller: Caller, cohort_id: str) -> Cohort | None:
-        rows = await self._statements.fetch(
+        row = await self._statements.fetch_keyed(
             _GET[caller.app_id is not None],
-            {"tenant_id": caller.tenant_id, "app_id": caller.app_id, "id": cohort_id},
+            {"tenant_id": caller.tenant_id, "app_id": caller.app_id},
+            keys_param="ids",
+            key=cohort_id,
+            key_index=_I["id"],
         )
-        return _from_row(rows[0]) if rows else None
+        return _from_row(row) if row is not None else None
 
     async def add(self, cohort: Cohort, *, request_id: str | None) -> bool:
         values = _to_row(cohort, request_id)

@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import DeadlineExceeded, DomainError, StorageUnavailable
 from cohorts.service.deadlines import seconds_remaining
+from cohorts.storage.coalescing import KeyedReads, Row
 from cohorts.storage.repository import SqlCohortRepository
 
 _SCOPE = (
@@ -83,7 +84,13 @@ def _unavailable() -> StorageUnavailable:
 
 
 class SqlUnitOfWork:
-    """Statements for one caller; a read-write unit rolls back unless commit() is called."""
+    """Statements for one caller.
+
+    A transactional unit rolls back unless commit() is called. A read-only or
+    autocommit unit runs each statement as its own implicit transaction, in
+    one round trip with its scope; an autocommit unit refuses to send a
+    statement so close to the deadline that the caller could not hear of it.
+    """
 
     def __init__(
         self,
@@ -91,59 +98,99 @@ class SqlUnitOfWork:
         caller: Caller,
         *,
         read_only: bool,
+        autocommit: bool = False,
     ) -> None:
         self._factory = factory
         self._caller = caller
         self._read_only = read_only
+        self._transactional = not (read_only or autocommit)
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._in_transaction = False
-        self._scope: dict[str, Any] = {}
         self.cohorts = SqlCohortRepository(self)
 
     async def __aenter__(self) -> Self:
-        factory = self._factory
-        if not factory.status.available:
+        if not self._factory.status.available:
             raise _unavailable()
-        budget = factory.max_statement_seconds
+        remaining = seconds_remaining()
+        if remaining is not None and remaining <= 0:
+            raise DeadlineExceeded("the request's deadline passed before it reached storage")
+        return self
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        """This unit's connection, taken from the pool on first use."""
+        factory = self._factory
         remaining = seconds_remaining()
         wait = factory.pool_timeout_seconds
         if remaining is not None:
             if remaining <= 0:
                 raise DeadlineExceeded("the request's deadline passed before it reached storage")
-            budget = min(budget, max(remaining - _DEADLINE_MARGIN_SECONDS, 0.001))
             # Give up on the pool just before the deadline, so an exhausted pool
             # is answered (UNAVAILABLE, retryable) rather than timed out.
             wait = min(wait, max(remaining - _DEADLINE_MARGIN_SECONDS, 0.001))
         try:
             with factory.observer.waiting_for_connection():
-                self._connection = await factory.pool.getconn(timeout=wait)
+                connection: psycopg.AsyncConnection[Any] = await factory.pool.getconn(timeout=wait)
         except PoolTimeout:
             raise StorageUnavailable(
                 "no database connection became free in time (all are busy); retry shortly"
             ) from None
         factory.observer.connection_checked_out()
-        self._scope = {
+        self._connection = connection
+        return connection
+
+    def _scope(self) -> dict[str, Any]:
+        """The caller's scope and what is left of its deadline, for _SCOPE."""
+        budget = self._factory.max_statement_seconds
+        remaining = seconds_remaining()
+        if remaining is not None:
+            if not self._read_only and remaining < _DEADLINE_MARGIN_SECONDS:
+                # The caller is about to give up (or has): a write it is told
+                # failed must not be stored, so do not send it.
+                raise DeadlineExceeded("the request's deadline passed before the write was sent")
+            budget = min(budget, max(remaining - _DEADLINE_MARGIN_SECONDS, 0.001))
+        return {
             "tenant_id": self._caller.tenant_id,
             "app_id": self._caller.app_id or "",
             "statement_timeout": str(max(int(budget * 1000), 1)),
         }
-        return self
 
-    async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    async def fetch_keyed(
+        self,
+        sql: str,
+        params: dict[str, Any],
+        *,
+        keys_param: str,
+        key: Any,
+        key_index: int,
+    ) -> tuple[Any, ...] | None:
+        """The row of a `key_column = ANY(keys_param)` statement whose key column is key.
+
+        Outside a transaction the statement is shared with concurrent reads
+        of the same scope (storage/coalescing.py); a transactional unit runs
+        it alone, inside its transaction.
+        """
+        if not self._transactional:
+            return await self._factory.keyed_reads.read(
+                self._caller, sql, params, keys_param=keys_param, key=key, key_index=key_index
+            )
+        rows = await self.fetch(sql, {**params, keys_param: [key]})
+        return next((row for row in rows if row[key_index] == key), None)
+
+    async def fetch(self, sql: str, params: dict[str, Any]) -> list[Row]:
         """Run one statement in this unit's scope; its rows ([] when it returns none)."""
-        connection = self._connection
-        assert connection is not None, "use the unit of work in `async with`"
         try:
+            connection = self._connection or await self._connect()
             with ExitStack() as hooks:
                 for hook in self._factory.statement_hooks:
                     hooks.enter_context(hook(sql))
                 if self._in_transaction:
                     return await _rows(await connection.execute(sql, params))
+                scope = self._scope()
                 async with connection.pipeline() as pipeline:
-                    if not self._read_only:
+                    if self._transactional:
                         self._in_transaction = True
                         await connection.execute("BEGIN")
-                    await connection.execute(_SCOPE, self._scope)
+                    await connection.execute(_SCOPE, scope)
                     cursor = await connection.execute(sql, params)
                     await pipeline.sync()
                     return await _rows(cursor)
@@ -151,7 +198,12 @@ class SqlUnitOfWork:
             raise self._translated(error) from error
 
     async def commit(self) -> None:
-        """Make the writes of this unit permanent, unless the caller can no longer hear of it."""
+        """Make the writes of this unit permanent, unless the caller can no longer hear of it.
+
+        Nothing to do in an autocommit unit: each statement committed as it ran.
+        """
+        if not self._transactional:
+            return
         remaining = seconds_remaining()
         if remaining is not None and remaining < _DEADLINE_MARGIN_SECONDS:
             # The caller is about to give up (or has): a write it is told failed
@@ -227,6 +279,13 @@ class SqlUnitOfWorkFactory:
         self.status = status or DatabaseStatus()
         # Called around every statement (tracing spans, statement capture in tests).
         self.statement_hooks: list[StatementHook] = []
+        self.keyed_reads = KeyedReads(self._read_alone)
 
-    def __call__(self, caller: Caller, *, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self, caller, read_only=read_only)
+    async def _read_alone(self, caller: Caller, sql: str, params: dict[str, Any]) -> list[Row]:
+        async with SqlUnitOfWork(self, caller, read_only=True) as unit:
+            return await unit.fetch(sql, params)
+
+    def __call__(
+        self, caller: Caller, *, read_only: bool = False, autocommit: bool = False
+    ) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self, caller, read_only=read_only, autocommit=autocommit)

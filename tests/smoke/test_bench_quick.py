@@ -1,0 +1,37 @@
+"""`python -m bench.run --quick`: the benchmark harness works end to end (no speed is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = {"echo", "get", "list", "list_filtered", "create", "update", "mixed"}
+PER_SCENARIO = {"rps", "p50_ms", "p95_ms", "p99_ms", "errors", "ratio_echo", "ratio_db"}
+
+
+def test_quick_benchmark_drives_every_scenario_without_errors_and_writes_its_json(
+    tmp_path: Path,
+):
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--no-doc", "--results-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    (result_file,) = tmp_path.glob("*-quick.json")
+    report = json.loads(result_file.read_text())
+    assert report["machine"]["nproc"] >= 1
+    assert isinstance(report["workers"], int)
+    assert set(report["scenarios"]) >= SCENARIOS
+    for name, scenario in report["scenarios"].items():
+        assert PER_SCENARIO <= set(scenario), name
+        assert scenario["errors"] == 0, (name, scenario)
+        assert scenario["rps"] > 0, name
+        assert 0 < scenario["p50_ms"] <= scenario["p95_ms"] <= scenario["p99_ms"], name
+    for name in SCENARIOS - {"echo", "mixed"}:
+        assert report["scenarios"][name]["ratio_db"] is not None, name
