@@ -1401,17 +1401,22 @@ How it is measured (see the docstrings of `bench/run.py`, `bench/h2load.py`,
   versions added in the database must match the OK answers (up to the calls
   still in flight when h2load stopped).
 - **Echo ceiling.** `cohorts.bench.Echo/Echo` (COHORTS_BENCH_ECHO=true) echoes
-  the GetCohort request bytes on the same server, port and interceptor chain,
-  but the auth interceptor lets it through **without verifying the token**, so
-  JWT verification is part of the service's cost, not the ceiling's. It runs
-  first and last; the ratio uses the mean of both.
+  the GetCohort request bytes on the same server, port and interceptor chain
+  (metrics and access log, shutdown gate, and authentication: the token is
+  verified, through the same verified-token cache, as for every CohortService
+  call). It runs first and last; the ratio uses the mean of both.
 - **Database ceiling.** pgbench -M prepared with as many clients as calls in
   flight, connected as `cohorts_app` (row-level security applies as for the
-  service), runs per transaction exactly the statements the service sends:
-  BEGIN, the `set_config` of tenant/app/statement_timeout, the repository's
-  statements, ROLLBACK (reads) or COMMIT (writes). The id is drawn from a
-  table of the same ids inside the set_config statement (no extra round trip).
-  Mixed uses the four scripts weighted 70/15/10/5.
+  service), runs per transaction exactly the statements one lone call sends,
+  captured from the service's own log_statement output: for each round trip,
+  the `set_config` of tenant/app/statement_timeout and the repository's
+  statement, pipelined as one implicit transaction (UpdateCohort's read is
+  BEGIN … COMMIT instead, because pgbench can only `\\gset` the version
+  outside a pipeline). The id is drawn from a table of the same ids inside the
+  statement (no extra round trip). Under load the service answers concurrent
+  GetCohorts of one tenant with one statement (storage/coalescing.py), which
+  this one-call-per-transaction ceiling does not. Mixed uses the four scripts
+  weighted 70/15/10/5.
 - **Mixed.** One h2load process per method, up to four connections each (so
   SO_REUSEPORT's placement of connections on workers evens out), all closed
   loops. A method completes in-flight calls / mean latency requests a second,

@@ -1,0 +1,143 @@
+"""Before/after: the working tree against an earlier revision, interleaved on one machine.
+
+    python -m bench.ab --before REV [--scenarios get,list] [--rounds 3] [--duration 5]
+
+On a shared machine absolute numbers drift by tens of percent within minutes,
+so two `bench.run`s taken at different times cannot show what a change did.
+This runs the two servers in turns (after, before, after, before, …) against
+the same seeded database (bench.run's main dataset), one worker each so the
+numbers are the code's rather than SO_REUSEPORT's placement, with the same
+h2load settings as bench.run, and reports the median of the rounds. The
+earlier revision is checked out as a git worktree under bench/.data and run
+with its own `src/` first on PYTHONPATH (the venv, protos and harness are
+this tree's). Results go to bench/results/ab-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import run as R
+
+
+def worktree(revision: str) -> Path:
+    """A checkout of revision under bench/.data (reused when it exists)."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", revision], cwd=R.ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    if not commit:
+        raise SystemExit(f"unknown revision {revision!r}")
+    path = R.DATA_DIR / f"ab-{commit}"
+    if not (path / "src").exists():
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "--force", str(path), commit],
+            cwd=R.ROOT,
+            check=True,
+            capture_output=True,
+        )
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+    parser.add_argument("--before", required=True, help="git revision to compare against")
+    parser.add_argument("--scenarios", default="echo,get,list,create,update")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    scenarios = args.scenarios.split(",")
+    before_tree = worktree(args.before)
+
+    from cohorts.storage.embedded import start_embedded_postgres
+
+    R.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    server_url = start_embedded_postgres(R.PGDATA, keep=False)
+    dataset = R.prepare_main_dataset(server_url, R.FULL)
+    bearer = R.token(dataset.tenant)
+    bench_args = R.parse_args(
+        ["--duration", str(args.duration), "--warmup", "1.5", "--wait-quiet", "0", "--no-doc"]
+    )
+    work = Path(tempfile.mkdtemp(prefix="bench-ab-", dir=R.DATA_DIR))
+    bench = R.Bench(bench_args, R.FULL, work)
+    calls = R.calls_for(dataset)
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {}
+    variants = {"after": None, "before": str(before_tree / "src")}
+    try:
+        for round_number in range(args.rounds):
+            for variant, python_path in variants.items():
+                if python_path is None:
+                    os.environ.pop("PYTHONPATH", None)
+                else:
+                    os.environ["PYTHONPATH"] = python_path
+                bench.start_server(dataset.owner_url, 1)
+                try:
+                    for name in scenarios:
+                        m = bench.h2load(name, R.single(calls[name], bench_args), bearer)
+                        sample = {
+                            "rps": m.rps,
+                            "server_us": m.per_1k(m.cpu.server) * 1000,
+                            "db_us": m.per_1k(m.cpu.database) * 1000,
+                            "p50_ms": m.ms(50),
+                            "p99_ms": m.ms(99),
+                            "errors": m.errors,
+                        }
+                        runs.setdefault(name, {}).setdefault(variant, []).append(sample)
+                        R.log(
+                            f"round {round_number + 1} {variant:6s} {name:8s} "
+                            f"{m.rps:7.0f} req/s, server {sample['server_us']:5.0f} µs/call, "
+                            f"db {sample['db_us']:4.0f} µs/call, errors {m.errors}"
+                        )
+                finally:
+                    bench.stop_server()
+    finally:
+        os.environ.pop("PYTHONPATH", None)
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+    summary: dict[str, Any] = {}
+    print("\n| scenario | before req/s | after req/s | change | before server µs/call | after |")
+    print("|---|--:|--:|--:|--:|--:|")
+    for name in scenarios:
+        medians = {
+            variant: {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+            for variant, samples in runs[name].items()
+        }
+        summary[name] = medians
+        b, a = medians["before"], medians["after"]
+        print(
+            f"| {name} | {b['rps']:,.0f} | {a['rps']:,.0f} | {a['rps'] / b['rps'] - 1:+.0%} "
+            f"| {b['server_us']:,.0f} | {a['server_us']:,.0f} |"
+        )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    result_file = R.RESULTS_DIR / f"ab-{stamp}.json"
+    result_file.write_text(
+        json.dumps(
+            {
+                "benchmark": "ab",
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "before": args.before,
+                "after": R.git_revision(),
+                "machine": R.machine(),
+                "workers": 1,
+                "rounds": args.rounds,
+                "duration_s": args.duration,
+                "medians": summary,
+                "runs": runs,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {result_file.relative_to(R.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
