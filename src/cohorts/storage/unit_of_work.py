@@ -186,14 +186,15 @@ class SqlUnitOfWork:
                 if self._in_transaction:
                     return await _rows(await connection.execute(sql, params))
                 scope = self._scope()
-                async with connection.pipeline() as pipeline:
+                # Leaving the block sends the one Sync (a sync() inside it
+                # would cost a second one, and a second round trip).
+                async with connection.pipeline():
                     if self._transactional:
                         self._in_transaction = True
                         await connection.execute("BEGIN")
                     await connection.execute(_SCOPE, scope)
                     cursor = await connection.execute(sql, params)
-                    await pipeline.sync()
-                    return await _rows(cursor)
+                return await _rows(cursor)
         except psycopg.Error as error:
             raise self._translated(error) from error
 
