@@ -11,16 +11,37 @@ import orjson
 import psycopg
 from alembic import command
 from alembic.config import Config
-from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg.abc import AdaptContext, Buffer
+from psycopg.adapt import Loader
+from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
+
+class _OrjsonLoader(Loader):
+    """JSON and JSONB (text format) parsed by orjson, called straight from the row loader.
+
+    psycopg's own JSON loader wraps the parse in a Python method that copies
+    the buffer first; a List page parses 200 JSONB values, and the wrapper
+    was a tenth of the page's fetch.
+    """
+
+    def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
+        super().__init__(oid, context)
+        # An instance attribute holding the C function: no Python frame per value.
+        self.load = orjson.loads  # type: ignore[method-assign,assignment]
+
+    def load(self, data: Buffer) -> Any:
+        return orjson.loads(data)
+
+
 # orjson parses and writes the JSONB columns several times faster than json.
-set_json_loads(orjson.loads)
 set_json_dumps(orjson.dumps)
+for _type_name in ("json", "jsonb"):
+    psycopg.adapters.register_loader(_type_name, _OrjsonLoader)
 APP_ROLE = "cohorts_app"
 
 _log = logging.getLogger(__name__)
