@@ -47,6 +47,7 @@ from psycopg.rows import dict_row
 from tests.fixtures.server import bearer, mint_token
 from tests.integration._assertions import error_info, names_field, violated_fields
 from tests.integration._support import content_of, full_cohort, update_request
+from tests.wire import length_delimited
 
 OK = grpc.StatusCode.OK
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -1166,22 +1167,6 @@ def attack(
 
 
 # -- wire helpers ----------------------------------------------------------------------------
-
-
-def varint(number: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = number & 0x7F
-        number >>= 7
-        if number:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def length_delimited(field_number: int, payload: bytes) -> bytes:
-    return varint(field_number << 3 | 2) + varint(len(payload)) + payload
 
 
 def undecodable(method: str, data: bytes) -> bytes:

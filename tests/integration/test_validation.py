@@ -19,6 +19,7 @@ from tests.integration._assertions import (
     error_info,
     rpc_error,
 )
+from tests.wire import length_delimited
 
 # google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
 MIN_TIMESTAMP_SECONDS = -62_135_596_800
@@ -420,7 +421,7 @@ def test_undecodable_request_bytes_are_invalid_argument_not_internal(
 def test_a_string_field_with_invalid_utf8_is_invalid_argument(channel, auth, db, tenant):
     # CreateCohortRequest{cohort (1): Cohort{name (16): b"\xff"}} written by hand,
     # because the Python runtime refuses to build a string that is not UTF-8.
-    request = _length_delimited(1, _length_delimited(16, b"\xff"))
+    request = length_delimited(1, length_delimited(16, b"\xff"))
 
     error = rpc_error(lambda: _raw_method(channel, "CreateCohort")(request, metadata=auth))
 
@@ -433,34 +434,18 @@ def _deep_struct_bytes(levels: int) -> bytes:
     """A Struct with `levels` Structs nested in one another, serialized by hand."""
     struct = b""
     for _ in range(levels):
-        value = _length_delimited(5, struct)  # Value.struct_value = 5
-        entry = _length_delimited(1, b"a") + _length_delimited(2, value)  # map key, value
-        struct = _length_delimited(1, entry)  # Struct.fields = 1
+        value = length_delimited(5, struct)  # Value.struct_value = 5
+        entry = length_delimited(1, b"a") + length_delimited(2, value)  # map key, value
+        struct = length_delimited(1, entry)  # Struct.fields = 1
     return struct
-
-
-def _length_delimited(field_number: int, payload: bytes) -> bytes:
-    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _varint(number: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = number & 0x7F
-        number >>= 7
-        if number:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def test_metadata_nested_past_the_protobuf_recursion_limit_is_invalid_argument(
     channel, auth, db, tenant
 ):
-    name = _length_delimited(16, b"Deep")  # Cohort.name = 16
-    cohort = name + _length_delimited(25, _deep_struct_bytes(150))  # Cohort.metadata = 25
-    request = _length_delimited(1, cohort)  # CreateCohortRequest.cohort = 1
+    name = length_delimited(16, b"Deep")  # Cohort.name = 16
+    cohort = name + length_delimited(25, _deep_struct_bytes(150))  # Cohort.metadata = 25
+    request = length_delimited(1, cohort)  # CreateCohortRequest.cohort = 1
     assert cohort_pb2.Cohort(name="Deep").SerializeToString() == name
 
     error = rpc_error(lambda: _raw_method(channel, "CreateCohort")(request, metadata=auth))
