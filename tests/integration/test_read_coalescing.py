@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-import pytest
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
@@ -163,9 +162,9 @@ def test_every_caller_of_a_failed_batch_hears_of_the_failure(database_url: str):
     _run(database_url, work)
 
 
-@pytest.mark.parametrize("count", [150])
-def test_more_concurrent_gets_than_one_batch_holds_are_all_answered(database_url: str, count: int):
+def test_more_concurrent_gets_than_one_batch_holds_are_all_answered(database_url: str):
     caller = Caller(_tenant(), "alice")
+    count = 150
 
     async def work(cases: CohortUseCases, statements: _Statements, _: Any) -> None:
         ids = await _seed(cases, caller, count)

@@ -120,8 +120,14 @@ class KeyedReads:
         key: Hashable,
         key_index: int,
     ) -> Row | None:
-        """The row whose column key_index equals key, or None; params must not vary per key."""
-        batch_id = (sql, keys_param, key_index, caller.tenant_id, caller.app_id)
+        """The row whose column key_index equals key, or None.
+
+        Reads share a statement only when sql, params and the caller's scope
+        are all the same; each read's key joins the statement's key list.
+        """
+        # The scope is in the key even though params carry it: a statement's
+        # row-level-security setting is its caller's, so scopes never mix.
+        batch_id = (sql, keys_param, key_index, caller.tenant_id, caller.app_id, *params.items())
         loop = asyncio.get_running_loop()
         batch = self._forming.get(batch_id)
         if batch is None:

@@ -79,6 +79,14 @@ class DatabaseStatus:
         self.available = True
 
 
+def _time_left() -> float | None:
+    """Seconds left before the request's deadline (None: none), or DeadlineExceeded."""
+    remaining = seconds_remaining()
+    if remaining is not None and remaining <= 0:
+        raise DeadlineExceeded("the request's deadline passed before it reached storage")
+    return remaining
+
+
 def _unavailable() -> StorageUnavailable:
     return StorageUnavailable("the database is unavailable; retry shortly")
 
@@ -111,19 +119,15 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         if not self._factory.status.available:
             raise _unavailable()
-        remaining = seconds_remaining()
-        if remaining is not None and remaining <= 0:
-            raise DeadlineExceeded("the request's deadline passed before it reached storage")
+        _time_left()
         return self
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         """This unit's connection, taken from the pool on first use."""
         factory = self._factory
-        remaining = seconds_remaining()
+        remaining = _time_left()
         wait = factory.pool_timeout_seconds
         if remaining is not None:
-            if remaining <= 0:
-                raise DeadlineExceeded("the request's deadline passed before it reached storage")
             # Give up on the pool just before the deadline, so an exhausted pool
             # is answered (UNAVAILABLE, retryable) rather than timed out.
             wait = min(wait, max(remaining - _DEADLINE_MARGIN_SECONDS, 0.001))
