@@ -28,6 +28,16 @@ from typing import Any
 from bench import run as R
 
 
+def restore_encodings(owner_url: str) -> None:
+    import psycopg
+
+    from cohorts.api.wire import COHORT_WIRE
+    from cohorts.storage.reencode import reencode
+
+    with psycopg.connect(owner_url) as connection:
+        reencode(connection, COHORT_WIRE)
+
+
 def worktree(revision: str) -> Path:
     """A checkout of revision under bench/.data (reused when it exists)."""
     commit = subprocess.run(
@@ -77,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
                     os.environ.pop("PYTHONPATH", None)
                 else:
                     os.environ["PYTHONPATH"] = python_path
-                bench.start_server(dataset.owner_url, 1)
+                if python_path is None:
+                    # Rows the earlier revision wrote may lack this tree's stored
+                    # encodings (migration 0005); give them the ones it would have written.
+                    restore_encodings(dataset.owner_url)
+                # The harness migrated the database to this tree's head, which an
+                # earlier revision's migrations may not know.
+                bench.start_server(dataset.owner_url, 1, migrate_on_start=False)
                 try:
                     for name in scenarios:
                         m = bench.h2load(name, R.single(calls[name], bench_args), bearer)

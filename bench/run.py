@@ -427,7 +427,14 @@ def free_port() -> int:
 class Server:
     """`cohorts serve` in a subprocess, configured the way `make run` would be."""
 
-    def __init__(self, owner_url: str, *, workers: int | None, log_path: Path) -> None:
+    def __init__(
+        self,
+        owner_url: str,
+        *,
+        workers: int | None,
+        log_path: Path,
+        migrate_on_start: bool = True,
+    ) -> None:
         self.port = free_port()
         self.workers = workers
         env = {key: value for key, value in os.environ.items() if not key.startswith("COHORTS_")}
@@ -439,6 +446,7 @@ class Server:
             "COHORTS_JWT_SECRET": JWT_SECRET,
             "COHORTS_BENCH_ECHO": "true",
             "COHORTS_LOG_LEVEL": "WARNING",
+            "COHORTS_MIGRATE_ON_START": "true" if migrate_on_start else "false",
         }
         if workers is not None:
             env["COHORTS_WORKERS"] = str(workers)
@@ -644,9 +652,16 @@ class Bench:
             facts = again
         return facts
 
-    def start_server(self, owner_url: str, workers: int | None) -> Server:
+    def start_server(
+        self, owner_url: str, workers: int | None, *, migrate_on_start: bool = True
+    ) -> Server:
         self.stop_server()
-        self.server = Server(owner_url, workers=workers, log_path=DATA_DIR / "server.log")
+        self.server = Server(
+            owner_url,
+            workers=workers,
+            log_path=DATA_DIR / "server.log",
+            migrate_on_start=migrate_on_start,
+        )
         return self.server
 
     def stop_server(self) -> None:

@@ -1,4 +1,4 @@
-"""`cohorts serve | migrate | token`: the command-line entry point."""
+"""`cohorts serve | migrate | reencode | token`: the command-line entry point."""
 
 from __future__ import annotations
 
@@ -69,6 +69,25 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _reencode(settings: Settings) -> int:
+    import psycopg
+
+    from cohorts.api.wire import COHORT_WIRE
+    from cohorts.storage.database import psycopg_conninfo
+    from cohorts.storage.reencode import reencode
+
+    with psycopg.connect(psycopg_conninfo(_database_urls(settings)[0])) as connection:
+        count = reencode(
+            connection, COHORT_WIRE, progress=lambda done: _log.info("re-encoded %d rows", done)
+        )
+    _log.info(
+        "every cohort's stored encoding is format %d (%d rows re-encoded)",
+        COHORT_WIRE.format,
+        count,
+    )
+    return 0
+
+
 def mint_token(secret: str, *, tenant: str, subject: str, app: str | None, ttl_seconds: int) -> str:
     """An HS256 token for the given identity."""
     now = int(time.time())
@@ -100,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the gRPC server (the default for `make run`)")
     commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser(
+        "reencode", help="store the current encoding on every cohort stored without it"
+    )
     # Started by the supervisor with COHORTS_DATABASE_URL set; not for people.
     commands.add_parser("worker", help=argparse.SUPPRESS)
     token = commands.add_parser("token", help="mint an HS256 token for development")
@@ -121,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_worker(settings, database_url=settings.database_url, serve_metrics=False)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "reencode":
+        return _reencode(settings)
     return _token(settings, args)
 
 

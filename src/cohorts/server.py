@@ -21,6 +21,7 @@ from cohorts.api.jwks import JwksKeys
 from cohorts.api.observability import ObservabilityInterceptor
 from cohorts.api.servicer import CohortServicer
 from cohorts.api.shutdown import ShutdownGate
+from cohorts.api.wire import COHORT_WIRE
 from cohorts.metrics import POOL_SIZE, PrometheusStorageObserver
 from cohorts.service.cohorts import Clock, CohortUseCases, utc_now
 from cohorts.service.page_tokens import PageTokenCodec
@@ -167,7 +168,7 @@ async def start_server(
         status=status,
     )
     use_cases = CohortUseCases(
-        units_of_work, PageTokenCodec(settings.page_token_key()), clock=clock
+        units_of_work, PageTokenCodec(settings.page_token_key()), COHORT_WIRE, clock=clock
     )
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),

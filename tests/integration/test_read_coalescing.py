@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from learning.v1 import cohort_pb2
 
+from cohorts.api.wire import COHORT_WIRE
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import NotFound, StorageUnavailable
@@ -52,15 +54,21 @@ def _run(
         statements = _Statements()
         factory.statement_hooks.append(statements.hook)
         try:
-            return await work(CohortUseCases(factory, PageTokenCodec(b"k")), statements, factory)
+            return await work(
+                CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE), statements, factory
+            )
         finally:
             await pool.close()
 
     return asyncio.run(main())
 
 
+_decode = cohort_pb2.Cohort.FromString
+
+
 async def _seed(cases: CohortUseCases, caller: Caller, count: int) -> list[str]:
-    return [(await cases.create(caller, CohortContent(name=f"c{i}"))).id for i in range(count)]
+    created = [await cases.create(caller, CohortContent(name=f"c{i}")) for i in range(count)]
+    return [_decode(cohort).id for cohort in created]
 
 
 def test_concurrent_gets_share_statements_and_each_gets_its_own_cohort(database_url: str):
@@ -69,9 +77,10 @@ def test_concurrent_gets_share_statements_and_each_gets_its_own_cohort(database_
     async def work(cases: CohortUseCases, statements: _Statements, _: Any) -> None:
         ids = await _seed(cases, caller, 40)
         statements.keyed_reads = 0
-        got = await asyncio.gather(*(cases.get(caller, cohort_id) for cohort_id in ids))
-        assert [cohort.id for cohort in got] == ids
-        assert [cohort.content.name for cohort in got] == [f"c{i}" for i in range(40)]
+        got = map(_decode, await asyncio.gather(*(cases.get(caller, i) for i in ids)))
+        assert [(cohort.id, cohort.name) for cohort in got] == [
+            (cohort_id, f"c{i}") for i, cohort_id in enumerate(ids)
+        ]
         assert statements.keyed_reads < len(ids) / 4, statements.keyed_reads
 
     _run(database_url, work)
@@ -83,7 +92,7 @@ def test_a_lone_get_is_one_statement(database_url: str):
     async def work(cases: CohortUseCases, statements: _Statements, _: Any) -> None:
         (cohort_id,) = await _seed(cases, caller, 1)
         statements.keyed_reads = 0
-        assert (await cases.get(caller, cohort_id)).id == cohort_id
+        assert _decode(await cases.get(caller, cohort_id)).id == cohort_id
         assert statements.keyed_reads == 1
 
     _run(database_url, work)
@@ -131,7 +140,8 @@ def test_a_caller_that_gives_up_does_not_disturb_the_others_in_its_batch(databas
             if index in (0, 5):
                 assert isinstance(result, asyncio.CancelledError)
             else:
-                assert getattr(result, "id", None) == ids[index]
+                assert isinstance(result, bytes), result
+                assert _decode(result).id == ids[index]
 
     _run(database_url, work)
 
@@ -157,7 +167,8 @@ def test_every_caller_of_a_failed_batch_hears_of_the_failure(database_url: str):
         )
         assert all(isinstance(result, StorageUnavailable) for result in results), results
         failing["on"] = False
-        assert [c.id for c in await asyncio.gather(*(cases.get(caller, i) for i in ids))] == ids
+        got = await asyncio.gather(*(cases.get(caller, i) for i in ids))
+        assert [_decode(cohort).id for cohort in got] == ids
 
     _run(database_url, work)
 
@@ -170,7 +181,7 @@ def test_more_concurrent_gets_than_one_batch_holds_are_all_answered(database_url
         ids = await _seed(cases, caller, count)
         statements.keyed_reads = 0
         got = await asyncio.gather(*(cases.get(caller, cohort_id) for cohort_id in ids))
-        assert [cohort.id for cohort in got] == ids
+        assert [_decode(cohort).id for cohort in got] == ids
         assert statements.keyed_reads >= 2  # at most MAX_BATCH_KEYS keys per statement
 
     _run(database_url, work, pool_size=2)

@@ -54,6 +54,18 @@ def _tolerant_deserializer(
     return deserialize
 
 
+def _passing_bytes_through(
+    message_class: type[protobuf_message.Message],
+) -> Callable[[Any], bytes]:
+    # Cohorts are answered with their stored encodings (api/wire.py).
+    serialize = message_class.SerializeToString
+
+    def serialize_response(response: Any) -> bytes:
+        return response if type(response) is bytes else serialize(response)
+
+    return serialize_response
+
+
 def _guarded(method: str, behaviour: Behaviour) -> Behaviour:
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         if isinstance(request, UndecodableRequest):
@@ -82,6 +94,6 @@ def cohort_service_handlers(servicer: CohortServicer) -> dict[str, grpc.RpcMetho
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             _guarded(method.full_name, getattr(servicer, method.name)),
             request_deserializer=_tolerant_deserializer(request_class),
-            response_serializer=response_class.SerializeToString,
+            response_serializer=_passing_bytes_through(response_class),
         )
     return handlers

@@ -1,15 +1,16 @@
-"""CohortServicer: unpack the request, call one use case, pack the result."""
+"""CohortServicer: unpack the request, call one use case, send the encoded result."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import grpc
-from learning.v1 import cohort_pb2, cohort_service_pb2
+from learning.v1 import cohort_service_pb2
 
 from cohorts.api.auth import current_caller
-from cohorts.api.mapping import cohort_to_proto, content_from_proto, read_content_fields
+from cohorts.api.mapping import content_from_proto, read_content_fields
 from cohorts.api.masks import fields_to_replace
+from cohorts.api.wire import list_response
 from cohorts.domain.errors import InvalidArgument
 from cohorts.domain.rules import request_id_violations
 from cohorts.service.cohorts import CohortUseCases, ListRequest
@@ -18,7 +19,11 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class CohortServicer:
-    """learning.v1.CohortService over the cohort use cases."""
+    """learning.v1.CohortService over the cohort use cases.
+
+    Every method answers with encoded bytes (learning.v1.Cohort, or a
+    ListCohortsResponse around them), which the handlers pass to gRPC as they are.
+    """
 
     def __init__(self, use_cases: CohortUseCases, *, max_response_bytes: int) -> None:
         self._cases = use_cases
@@ -27,12 +32,12 @@ class CohortServicer:
 
     async def GetCohort(
         self, request: cohort_service_pb2.GetCohortRequest, context: Context
-    ) -> cohort_pb2.Cohort:
-        return cohort_to_proto(await self._cases.get(current_caller(), request.id))
+    ) -> bytes:
+        return await self._cases.get(current_caller(), request.id)
 
     async def ListCohorts(
         self, request: cohort_service_pb2.ListCohortsRequest, context: Context
-    ) -> cohort_service_pb2.ListCohortsResponse:
+    ) -> bytes:
         page = await self._cases.list(
             current_caller(),
             ListRequest(
@@ -43,21 +48,17 @@ class CohortServicer:
                 show_deleted=request.show_deleted,
             ),
         )
-        response = cohort_service_pb2.ListCohortsResponse(next_page_token=page.next_page_token)
         size = 0
         for index, cohort in enumerate(page.cohorts):
-            message = cohort_to_proto(cohort)
-            size += message.ByteSize() + 8
+            size += len(cohort) + 8
             if size > self._page_budget and index > 0:
                 # A shorter page than asked for beats one too big to send (AIP-158).
-                response.next_page_token = page.token_after(page.cohorts[index - 1])
-                break
-            response.cohorts.append(message)
-        return response
+                return list_response(page.cohorts[:index], page.token_after(index - 1))
+        return list_response(page.cohorts, page.next_page_token)
 
     async def CreateCohort(
         self, request: cohort_service_pb2.CreateCohortRequest, context: Context
-    ) -> cohort_pb2.Cohort:
+    ) -> bytes:
         try:
             content = content_from_proto(request.cohort, prefix="cohort.")
         except InvalidArgument as error:
@@ -66,31 +67,28 @@ class CohortServicer:
                 request_id_violations(request.request_id, field="request_id")
                 + list(error.violations)
             ) from None
-        created = await self._cases.create(current_caller(), content, request_id=request.request_id)
-        return cohort_to_proto(created)
+        return await self._cases.create(current_caller(), content, request_id=request.request_id)
 
     async def UpdateCohort(
         self, request: cohort_service_pb2.UpdateCohortRequest, context: Context
-    ) -> cohort_pb2.Cohort:
+    ) -> bytes:
         fields = fields_to_replace(request)
         changes = read_content_fields(request.cohort, fields, prefix="cohort.")
-        updated = await self._cases.update(
+        return await self._cases.update(
             current_caller(),
             request.cohort.id,
             changes,
             expected_version=request.cohort.version or None,
         )
-        return cohort_to_proto(updated)
 
     async def DeleteCohort(
         self, request: cohort_service_pb2.DeleteCohortRequest, context: Context
-    ) -> cohort_pb2.Cohort:
-        deleted = await self._cases.delete(
+    ) -> bytes:
+        return await self._cases.delete(
             current_caller(), request.id, expected_version=request.version or None
         )
-        return cohort_to_proto(deleted)
 
     async def UndeleteCohort(
         self, request: cohort_service_pb2.UndeleteCohortRequest, context: Context
-    ) -> cohort_pb2.Cohort:
-        return cohort_to_proto(await self._cases.undelete(current_caller(), request.id))
+    ) -> bytes:
+        return await self._cases.undelete(current_caller(), request.id)

@@ -1,4 +1,9 @@
-"""The cohort use cases: each opens one unit of work and returns domain objects."""
+"""The cohort use cases: each opens one unit of work and returns cohorts as the API encodes them.
+
+Storage keeps every cohort's encoding beside its row (WireEncoding), so a read
+serves stored bytes and only a write, or a row whose stored encoding is stale,
+encodes a Cohort.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +33,9 @@ from cohorts.domain.errors import (
 )
 from cohorts.domain.rules import cohort_id_violations, content_violations, request_id_violations
 from cohorts.service.filter_parser import parse_filter, parse_order_by
-from cohorts.service.list_query import DEFAULT_ORDER, sort_value
+from cohorts.service.list_query import DEFAULT_ORDER
 from cohorts.service.page_tokens import PageTokenCodec, query_fingerprint
-from cohorts.service.ports import CohortRepository, ListQuery, UnitOfWorkFactory
+from cohorts.service.ports import CohortRepository, ListQuery, UnitOfWorkFactory, WireEncoding
 
 Clock = Callable[[], datetime]
 
@@ -60,13 +65,13 @@ class ListRequest:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of cohorts and the token for the next ("" on the last page)."""
+    """One page of encoded cohorts and the token for the next ("" on the last page)."""
 
-    cohorts: list[Cohort]
+    cohorts: list[bytes]
     next_page_token: str
-    # The token that resumes right after a given cohort of this page, for
-    # callers that must return fewer rows (AIP-158 allows short pages).
-    token_after: Callable[[Cohort], str]
+    # The token that resumes right after cohorts[i], for callers that must
+    # return fewer rows (AIP-158 allows short pages).
+    token_after: Callable[[int], str]
 
 
 def _visible_to(caller: Caller, cohort: Cohort) -> bool:
@@ -82,22 +87,27 @@ class CohortUseCases:
         self,
         uow_factory: UnitOfWorkFactory,
         page_tokens: PageTokenCodec,
+        wire: WireEncoding,
         *,
         clock: Clock = utc_now,
     ) -> None:
         self._uow_factory = uow_factory
         self._page_tokens = page_tokens
+        self._wire = wire
         self._clock = clock
 
-    async def get(self, caller: Caller, cohort_id: str) -> Cohort:
+    async def get(self, caller: Caller, cohort_id: str) -> bytes:
         """The cohort, soft-deleted or not."""
         _require_valid_id(cohort_id, field="id")
         async with self._uow_factory(caller, read_only=True) as uow:
-            return await _get_in_scope(uow.cohorts, caller, cohort_id)
+            stored = await uow.cohorts.get_encoded(caller, cohort_id, wire_format=self._wire.format)
+        if stored is None:
+            raise NotFound(f"cohort {cohort_id} not found")
+        return self._encoded(stored)
 
     async def create(
         self, caller: Caller, content: CohortContent, *, request_id: str = ""
-    ) -> Cohort:
+    ) -> bytes:
         """Store a new cohort; a repeated request_id returns the first one instead."""
         content = with_defaults(content)
         violations = request_id_violations(request_id, field="request_id")
@@ -120,10 +130,13 @@ class CohortUseCases:
             version=1,
             content=content,
         )
+        wire = self._wire.encode(cohort)
         # The insert is the whole write, so it commits on its own (one round trip).
         async with self._uow_factory(caller, autocommit=True) as uow:
-            if await uow.cohorts.add(cohort, request_id=request_id or None):
-                return cohort
+            if await uow.cohorts.add(
+                cohort, wire=wire, wire_format=self._wire.format, request_id=request_id or None
+            ):
+                return wire
             # The request_id was used before (or by a racing create that
             # committed first; the insert waited for it, so this read sees it).
             earlier = await uow.cohorts.get_by_request_id(caller.tenant_id, request_id)
@@ -131,7 +144,7 @@ class CohortUseCases:
                 # The row exists (the unique key said so) but row-level
                 # security hides it: another application's cohort.
                 raise RequestIdReused(_REQUEST_ID_REUSED)
-            return _replayed(caller, earlier)
+            return self._wire.encode(_replayed(caller, earlier))
 
     async def update(
         self,
@@ -140,7 +153,7 @@ class CohortUseCases:
         changes: Mapping[str, Any],
         *,
         expected_version: int | None = None,
-    ) -> Cohort:
+    ) -> bytes:
         """Replace the named content fields, if the cohort is live and at the expected version."""
         _require_valid_id(cohort_id, field="cohort.id")
 
@@ -165,7 +178,7 @@ class CohortUseCases:
 
     async def delete(
         self, caller: Caller, cohort_id: str, *, expected_version: int | None = None
-    ) -> Cohort:
+    ) -> bytes:
         """Soft-delete a live cohort (AIP-164)."""
         _require_valid_id(cohort_id, field="id")
 
@@ -184,7 +197,7 @@ class CohortUseCases:
 
         return await self._write(caller, cohort_id, expected_version, apply)
 
-    async def undelete(self, caller: Caller, cohort_id: str) -> Cohort:
+    async def undelete(self, caller: Caller, cohort_id: str) -> bytes:
         """Restore a soft-deleted cohort."""
         _require_valid_id(cohort_id, field="id")
 
@@ -234,16 +247,13 @@ class CohortUseCases:
             limit=limit + 1,
         )
         async with self._uow_factory(caller, read_only=True) as uow:
-            rows = await uow.cohorts.list_page(caller, query)
+            rows = await uow.cohorts.list_page(caller, query, wire_format=self._wire.format)
 
-        def token_after(cohort: Cohort) -> str:
-            position = [sort_value(key.field, cohort) for key in order] + [cohort.id]
-            return self._page_tokens.encode(position, query=fingerprint)
+        def token_after(index: int) -> str:
+            return self._page_tokens.encode(rows[index].position, query=fingerprint)
 
-        if len(rows) <= limit:
-            return Page(rows, "", token_after)
-        rows = rows[:limit]
-        return Page(rows, token_after(rows[-1]), token_after)
+        encoded = [self._encoded(row.cohort) for row in rows[:limit]]
+        return Page(encoded, token_after(limit - 1) if len(rows) > limit else "", token_after)
 
     async def _write(
         self,
@@ -251,7 +261,7 @@ class CohortUseCases:
         cohort_id: str,
         expected_version: int | None,
         apply: Callable[[Cohort, datetime], Cohort],
-    ) -> Cohort:
+    ) -> bytes:
         """Read, change and compare-and-set one cohort, re-reading on a lost race.
 
         The compare-and-set statement is the whole write, so no transaction
@@ -264,11 +274,20 @@ class CohortUseCases:
                 if expected_version is not None and current.version != expected_version:
                     raise VersionMismatch(expected=expected_version, current=current.version)
                 changed = apply(current, self._clock())
-                if await uow.cohorts.replace(changed, expected_version=current.version):
-                    return changed
+                wire = self._wire.encode(changed)
+                if await uow.cohorts.replace(
+                    changed,
+                    wire=wire,
+                    wire_format=self._wire.format,
+                    expected_version=current.version,
+                ):
+                    return wire
         raise StorageUnavailable(
             f"cohort {cohort_id} is being changed by many writers at once; retry later"
         )
+
+    def _encoded(self, stored: bytes | Cohort) -> bytes:
+        return stored if isinstance(stored, bytes) else self._wire.encode(stored)
 
 
 def _require_valid_id(cohort_id: str, *, field: str) -> None:

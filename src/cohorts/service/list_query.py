@@ -10,9 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from cohorts.domain.cohort import Cohort, CohortStatus, SourceType
+from cohorts.domain.cohort import CohortStatus, SourceType
 
 
 class FieldKind(enum.Enum):
@@ -126,6 +125,7 @@ class Not:
 Filter = Compare | NamePrefix | HasItem | HasKey | And | Or | Not
 
 # order_by (AIP-132): these fields, each ascending unless followed by `desc`.
+# Each is also the name of the column storage sorts by and reads positions from.
 ORDERABLE_FIELDS = (
     "name",
     "start_date",
@@ -146,10 +146,3 @@ class OrderKey:
 
 
 DEFAULT_ORDER: tuple[OrderKey, ...] = (OrderKey("created_at", descending=True),)
-
-
-def sort_value(field: str, cohort: Cohort) -> Any:
-    """The value a cohort sorts by for an orderable field (None when unset)."""
-    if field in ("created_at", "updated_at"):
-        return getattr(cohort, field)
-    return getattr(cohort.content, field)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -25,6 +25,30 @@ class ListQuery:
     limit: int
 
 
+@dataclass(frozen=True, slots=True)
+class WireEncoding:
+    """How the API encodes a cohort; storage keeps each row's encoding beside it.
+
+    format names the encoding: stored bytes of any other format are stale and
+    are rebuilt from the row instead of served.
+    """
+
+    format: int
+    encode: Callable[[Cohort], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class ListedCohort:
+    """One row of a list page: where it sorts, and its stored encoding.
+
+    cohort is the Cohort itself when the row's stored encoding is missing or
+    of another format, so the caller encodes it afresh.
+    """
+
+    position: tuple[Any, ...]  # the row's sort-key values, then its id
+    cohort: bytes | Cohort
+
+
 class CohortRepository(Protocol):
     """Cohorts of one caller's scope; every method is confined to that scope."""
 
@@ -32,19 +56,31 @@ class CohortRepository(Protocol):
         """The cohort, deleted or not, or None when it is not in scope."""
         ...
 
-    async def add(self, cohort: Cohort, *, request_id: str | None) -> bool:
-        """Insert; False (and nothing written) when request_id is already used."""
+    async def get_encoded(
+        self, caller: Caller, cohort_id: str, *, wire_format: int
+    ) -> bytes | Cohort | None:
+        """The cohort's stored encoding if it is of wire_format, else the cohort; None if absent."""
+        ...
+
+    async def add(
+        self, cohort: Cohort, *, wire: bytes, wire_format: int, request_id: str | None
+    ) -> bool:
+        """Insert with its encoding; False (and nothing written) when request_id is already used."""
         ...
 
     async def get_by_request_id(self, tenant_id: str, request_id: str) -> Cohort | None:
         """The cohort a request_id created in the tenant, whatever its app."""
         ...
 
-    async def replace(self, cohort: Cohort, *, expected_version: int) -> bool:
-        """Store cohort if the stored version is still expected_version."""
+    async def replace(
+        self, cohort: Cohort, *, wire: bytes, wire_format: int, expected_version: int
+    ) -> bool:
+        """Store cohort and its encoding if the stored version is still expected_version."""
         ...
 
-    async def list_page(self, caller: Caller, query: ListQuery) -> list[Cohort]:
+    async def list_page(
+        self, caller: Caller, query: ListQuery, *, wire_format: int
+    ) -> list[ListedCohort]:
         """Up to query.limit matching cohorts in query.order, strictly after query.after."""
         ...
 

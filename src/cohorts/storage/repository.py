@@ -6,22 +6,35 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import ARRAY, ColumnElement, and_, any_, bindparam, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    and_,
+    any_,
+    bindparam,
+    case,
+    insert,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import Cohort, CohortContent, CohortStatus, SourceType
-from cohorts.service.ports import ListQuery
+from cohorts.service.ports import ListedCohort, ListQuery
 from cohorts.storage.list_sql import after_position, compile_filter, order_by_clauses
 from cohorts.storage.statements import render, render_template
 from cohorts.storage.tables import cohorts
 
 _c = cohorts.c
-# Every column but the generated sort keys, which hold values (-infinity)
-# Python cannot represent and which the domain does not need.
-_STORED = [column for column in cohorts.c if column.computed is None]
-_JSON_COLUMNS = ("facilitator_ids", "assigned_assessment_ids", "metadata", "tags")
-_INSERTED = [column.name for column in _STORED]
+_WIRE_COLUMNS = ("wire", "wire_format")
+# Every column the domain's Cohort is built from: not the generated sort keys,
+# which hold values (-infinity) Python cannot represent, nor the encoding.
+COHORT_COLUMNS = [
+    column for column in cohorts.c if column.computed is None and column.name not in _WIRE_COLUMNS
+]
+_INSERTED = [column.name for column in COHORT_COLUMNS] + list(_WIRE_COLUMNS)
 # What a write may change; the identity and creation stamps never change.
 _REPLACED = [
     name
@@ -60,19 +73,32 @@ def _bound_scope(*, with_app: bool) -> ColumnElement[bool]:
     return and_(condition, _c.app_id == bindparam("app_id")) if with_app else condition
 
 
+def _current_wire(wire_format: int | None = None) -> ColumnElement[Any]:
+    """The stored encoding if it is of wire_format, else NULL: stale bytes never leave the database.
+
+    Without a value, wire_format is a parameter filled in at run time.
+    """
+    return case((_c.wire_format == bindparam("wire_format", wire_format), _c.wire), else_=null())
+
+
+_IN_IDS = _c.id == any_(bindparam("ids", type_=ARRAY(_c.id.type)))
+
 # Rendered once at import: the request path only fills in values.
 # By a list of ids, so that concurrent reads can share one statement (coalescing.py).
 _GET = {
     with_app: render_template(
-        select(*_STORED).where(
-            _bound_scope(with_app=with_app),
-            _c.id == any_(bindparam("ids", type_=ARRAY(_c.id.type))),
-        )
+        select(*COHORT_COLUMNS).where(_bound_scope(with_app=with_app), _IN_IDS)
+    )
+    for with_app in (False, True)
+}
+_GET_ENCODED = {
+    with_app: render_template(
+        select(_c.id, _current_wire()).where(_bound_scope(with_app=with_app), _IN_IDS)
     )
     for with_app in (False, True)
 }
 _GET_BY_REQUEST_ID = render_template(
-    select(*_STORED).where(
+    select(*COHORT_COLUMNS).where(
         _c.tenant_id == bindparam("tenant_id"), _c.request_id == bindparam("request_id")
     )
 )
@@ -95,7 +121,9 @@ _REPLACE = render_template(
 )
 
 
-def _to_row(cohort: Cohort, request_id: str | None = None) -> dict[str, Any]:
+def _to_row(
+    cohort: Cohort, wire: bytes, wire_format: int, request_id: str | None = None
+) -> dict[str, Any]:
     content = cohort.content
     return {
         "tenant_id": cohort.tenant_id,
@@ -126,14 +154,17 @@ def _to_row(cohort: Cohort, request_id: str | None = None) -> dict[str, Any]:
         "current_completion_pct": content.current_completion_pct,
         "metadata": Jsonb(content.metadata),
         "tags": Jsonb(list(content.tags)),
+        "wire": wire,
+        "wire_format": wire_format,
     }
 
 
-_INDEX = {column.name: index for index, column in enumerate(_STORED)}
+_INDEX = {column.name: index for index, column in enumerate(COHORT_COLUMNS)}
 _I = _INDEX  # short alias for the row mapping below
 
 
-def _from_row(row: Sequence[Any]) -> Cohort:
+def cohort_from_row(row: Sequence[Any]) -> Cohort:
+    """The Cohort of a row of COHORT_COLUMNS."""
     return Cohort(
         id=row[_I["id"]],
         tenant_id=row[_I["tenant_id"]],
@@ -181,10 +212,27 @@ class SqlCohortRepository:
             key=cohort_id,
             key_index=_I["id"],
         )
-        return _from_row(row) if row is not None else None
+        return cohort_from_row(row) if row is not None else None
 
-    async def add(self, cohort: Cohort, *, request_id: str | None) -> bool:
-        values = _to_row(cohort, request_id)
+    async def get_encoded(
+        self, caller: Caller, cohort_id: str, *, wire_format: int
+    ) -> bytes | Cohort | None:
+        row = await self._statements.fetch_keyed(
+            _GET_ENCODED[caller.app_id is not None],
+            {"tenant_id": caller.tenant_id, "app_id": caller.app_id, "wire_format": wire_format},
+            keys_param="ids",
+            key=cohort_id,
+            key_index=0,
+        )
+        if row is None:
+            return None
+        wire: bytes | None = row[1]
+        return wire if wire is not None else await self.get(caller, cohort_id)
+
+    async def add(
+        self, cohort: Cohort, *, wire: bytes, wire_format: int, request_id: str | None
+    ) -> bool:
+        values = _to_row(cohort, wire, wire_format, request_id)
         if request_id is None:
             await self._statements.fetch(_INSERT, values)
             return True
@@ -194,15 +242,22 @@ class SqlCohortRepository:
         rows = await self._statements.fetch(
             _GET_BY_REQUEST_ID, {"tenant_id": tenant_id, "request_id": request_id}
         )
-        return _from_row(rows[0]) if rows else None
+        return cohort_from_row(rows[0]) if rows else None
 
-    async def replace(self, cohort: Cohort, *, expected_version: int) -> bool:
-        values = _to_row(cohort)
+    async def replace(
+        self, cohort: Cohort, *, wire: bytes, wire_format: int, expected_version: int
+    ) -> bool:
+        values = _to_row(cohort, wire, wire_format)
         values["expected_version"] = expected_version
         return bool(await self._statements.fetch(_REPLACE, values))
 
-    async def list_page(self, caller: Caller, query: ListQuery) -> list[Cohort]:
-        statement = select(*_STORED).where(_scope(caller))
+    async def list_page(
+        self, caller: Caller, query: ListQuery, *, wire_format: int
+    ) -> list[ListedCohort]:
+        # The sort keys' own columns (unset is NULL, as the domain has it) for
+        # the page token, the id, and the encoding: no row is rebuilt unless stale.
+        position = [cohorts.c[key.field] for key in query.order] + [_c.id]
+        statement = select(*position, _current_wire(wire_format)).where(_scope(caller))
         if not query.show_deleted:
             statement = statement.where(_c.is_deleted.is_(False))
         # The filter is AND-ed beside the scope, so no filter can widen it.
@@ -212,4 +267,17 @@ class SqlCohortRepository:
             statement = statement.where(after_position(query.order, query.after))
         statement = statement.order_by(*order_by_clauses(query.order)).limit(query.limit)
         sql, params = render(statement)
-        return [_from_row(row) for row in await self._statements.fetch(sql, params)]
+        rows = await self._statements.fetch(sql, params)
+        stale = [row[-2] for row in rows if row[-1] is None]
+        rebuilt = await self._get_many(caller, stale) if stale else {}
+        return [
+            ListedCohort(tuple(row[:-1]), row[-1] if row[-1] is not None else rebuilt[row[-2]])
+            for row in rows
+        ]
+
+    async def _get_many(self, caller: Caller, cohort_ids: list[str]) -> dict[str, Cohort]:
+        rows = await self._statements.fetch(
+            _GET[caller.app_id is not None],
+            {"tenant_id": caller.tenant_id, "app_id": caller.app_id, "ids": cohort_ids},
+        )
+        return {cohort.id: cohort for cohort in map(cohort_from_row, rows)}

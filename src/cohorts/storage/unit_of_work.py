@@ -26,10 +26,13 @@ from cohorts.service.deadlines import seconds_remaining
 from cohorts.storage.coalescing import KeyedReads, Row
 from cohorts.storage.repository import SqlCohortRepository
 
+# app.stores_wire: every row this service writes carries its own encoding
+# (migration 0005 drops the encoding of rows written without this).
 _SCOPE = (
     "SELECT set_config('app.tenant_id', %(tenant_id)s, true),"
     " set_config('app.app_id', %(app_id)s, true),"
-    " set_config('statement_timeout', %(statement_timeout)s, true)"
+    " set_config('statement_timeout', %(statement_timeout)s, true),"
+    " set_config('app.stores_wire', 'on', true)"
 )
 
 # Leave the database this much less time than the caller has, so it cancels a
