@@ -250,9 +250,13 @@ class CohortUseCases:
             rows = await uow.cohorts.list_page(caller, query, wire_format=self._wire.format)
 
         def token_after(index: int) -> str:
-            return self._page_tokens.encode(rows[index].position, query=fingerprint)
+            return self._page_tokens.encode(rows[index][:-1], query=fingerprint)
 
-        encoded = [self._encoded(row.cohort) for row in rows[:limit]]
+        encode = self._wire.encode
+        encoded = [
+            stored if type(stored) is bytes else encode(stored)
+            for stored in (row[-1] for row in rows[:limit])
+        ]
         return Page(encoded, token_after(limit - 1) if len(rows) > limit else "", token_after)
 
     async def _write(

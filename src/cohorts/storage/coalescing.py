@@ -21,8 +21,9 @@ from cohorts.domain.caller import Caller
 from cohorts.service.deadlines import request_deadline, seconds_remaining
 
 Row = tuple[Any, ...]
-# Runs one statement in the caller's scope within the current request deadline.
-RunStatement = Callable[[Caller, str, dict[str, Any]], Awaitable[list[Row]]]
+# Runs one statement in the caller's scope within the current request deadline
+# (the last argument asks for binary-format results).
+RunStatement = Callable[[Caller, str, dict[str, Any], bool], Awaitable[list[Row]]]
 
 # Enough to keep a scope's reads moving while batches are on the wire; few
 # enough that batches grow under load instead of taking every connection.
@@ -43,6 +44,7 @@ class _Batch:
         "params",
         "keys_param",
         "key_index",
+        "binary",
         "waiters",
         "deadline",
         "no_deadline",
@@ -57,6 +59,7 @@ class _Batch:
         params: dict[str, Any],
         keys_param: str,
         key_index: int,
+        binary: bool,
     ) -> None:
         self.batch_id = batch_id
         self.caller = caller
@@ -64,6 +67,7 @@ class _Batch:
         self.params = params
         self.keys_param = keys_param
         self.key_index = key_index
+        self.binary = binary
         self.waiters: dict[Hashable, list[asyncio.Future[Row | None]]] = {}
         self.deadline = 0.0  # the latest of its callers' deadlines (monotonic)
         self.no_deadline = False
@@ -119,19 +123,29 @@ class KeyedReads:
         keys_param: str,
         key: Hashable,
         key_index: int,
+        binary: bool = False,
     ) -> Row | None:
         """The row whose column key_index equals key, or None.
 
-        Reads share a statement only when sql, params and the caller's scope
-        are all the same; each read's key joins the statement's key list.
+        Reads share a statement only when sql, params, the result format and
+        the caller's scope are all the same; each read's key joins the
+        statement's key list.
         """
         # The scope is in the key even though params carry it: a statement's
         # row-level-security setting is its caller's, so scopes never mix.
-        batch_id = (sql, keys_param, key_index, caller.tenant_id, caller.app_id, *params.items())
+        batch_id = (
+            sql,
+            keys_param,
+            key_index,
+            binary,
+            caller.tenant_id,
+            caller.app_id,
+            *params.items(),
+        )
         loop = asyncio.get_running_loop()
         batch = self._forming.get(batch_id)
         if batch is None:
-            batch = _Batch(batch_id, caller, sql, params, keys_param, key_index)
+            batch = _Batch(batch_id, caller, sql, params, keys_param, key_index, binary)
             self._forming[batch_id] = batch
             in_flight = self._in_flight.get(batch_id, 0)
             if in_flight == 0:
@@ -162,7 +176,7 @@ class KeyedReads:
         try:
             params = {**batch.params, batch.keys_param: list(batch.waiters)}
             with request_deadline(batch.seconds_remaining()):
-                rows = await self._run(batch.caller, batch.sql, params)
+                rows = await self._run(batch.caller, batch.sql, params, batch.binary)
         except BaseException as error:  # every waiter hears of it; nothing is retried here
             batch.fail(error)
             if not isinstance(error, Exception):

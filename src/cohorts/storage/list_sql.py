@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Text,
     and_,
+    bindparam,
     func,
     literal,
     literal_column,
@@ -111,6 +112,11 @@ def compile_filter(node: Filter) -> ColumnElement[bool]:
     raise TypeError(f"not a filter node: {node!r}")  # pragma: no cover
 
 
+def position_params(values: Sequence[Any]) -> dict[str, Any]:
+    """The after_<i> parameters of after_position for a position's values."""
+    return {f"after_{i}": _bindable(value) for i, value in enumerate(values) if value is not None}
+
+
 def _bindable(value: Any) -> Any:
     # IntEnum members bind as their numbers, which is how status is stored.
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
@@ -132,12 +138,18 @@ def order_by_clauses(order: Sequence[OrderKey]) -> list[UnaryExpression[Any]]:
     return [expr.desc() if descending else expr.asc() for expr, descending, _ in _keys(order)]
 
 
-def after_position(order: Sequence[OrderKey], values: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows strictly after the row whose sort-key values (id last) are values."""
+def after_position(order: Sequence[OrderKey], unset: Sequence[bool]) -> ColumnElement[bool]:
+    """Rows strictly after a position: its sort-key values (id last) bound as after_<i>.
+
+    unset[i] says the position's i-th value is NULL (an unset sort key, which
+    sorts as the lowest value); position_params(values) binds the others.
+    """
     keys = _keys(order)
     bounds = [
-        _UNSET_SORTS_AS[field] if value is None else literal(_bindable(value), expr.type)
-        for (expr, _, field), value in zip(keys, values, strict=True)
+        _UNSET_SORTS_AS[field]
+        if is_unset
+        else bindparam(f"after_{index}", type_=expr.type, required=False)
+        for index, ((expr, _, field), is_unset) in enumerate(zip(keys, unset, strict=True))
     ]
     directions = {descending for _, descending, _ in keys}
     if len(directions) == 1:

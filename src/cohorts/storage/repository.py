@@ -9,6 +9,8 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Integer,
+    Select,
     and_,
     any_,
     bindparam,
@@ -22,9 +24,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import Cohort, CohortContent, CohortStatus, SourceType
-from cohorts.service.ports import ListedCohort, ListQuery
-from cohorts.storage.list_sql import after_position, compile_filter, order_by_clauses
-from cohorts.storage.statements import render, render_template
+from cohorts.service.ports import ListedRow, ListQuery
+from cohorts.storage.list_sql import (
+    after_position,
+    compile_filter,
+    order_by_clauses,
+    position_params,
+)
+from cohorts.storage.statements import render_once, render_template
 from cohorts.storage.tables import cohorts
 
 _c = cohorts.c
@@ -46,7 +53,11 @@ _REPLACED = [
 class Statements(Protocol):
     """Runs SQL inside the unit of work's transaction (or implicit one)."""
 
-    async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]: ...
+    async def fetch(
+        self, sql: str, params: dict[str, Any], *, binary: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """The statement's rows; binary asks for binary-format results."""
+        ...
 
     async def fetch_keyed(
         self,
@@ -56,21 +67,18 @@ class Statements(Protocol):
         keys_param: str,
         key: Any,
         key_index: int,
+        binary: bool = False,
     ) -> tuple[Any, ...] | None:
         """The row of a statement over a list of keys (keys_param) whose key column is key."""
         ...
 
 
-def _scope(caller: Caller) -> ColumnElement[bool]:
-    """The tenant (and app) predicate every statement carries."""
-    if caller.app_id is None:
-        return _c.tenant_id == caller.tenant_id
-    return and_(_c.tenant_id == caller.tenant_id, _c.app_id == caller.app_id)
-
-
 def _bound_scope(*, with_app: bool) -> ColumnElement[bool]:
-    condition = _c.tenant_id == bindparam("tenant_id")
-    return and_(condition, _c.app_id == bindparam("app_id")) if with_app else condition
+    """The tenant (and app) predicate every statement carries, as parameters."""
+    condition = _c.tenant_id == bindparam("tenant_id", required=False)
+    if not with_app:
+        return condition
+    return and_(condition, _c.app_id == bindparam("app_id", required=False))
 
 
 def _current_wire(wire_format: int | None = None) -> ColumnElement[Any]:
@@ -198,6 +206,26 @@ def cohort_from_row(row: Sequence[Any]) -> Cohort:
     )
 
 
+def _list_statement(query: ListQuery, *, with_app: bool) -> Select[Any]:
+    """ListCohorts' statement for the query's shape; scope, position and limit are parameters.
+
+    It reads the sort keys' own columns (unset is NULL, as the domain has it)
+    for the page token, the id, and the encoding: no row is rebuilt unless stale.
+    """
+    position = [cohorts.c[key.field] for key in query.order] + [_c.id]
+    statement = select(*position, _current_wire()).where(_bound_scope(with_app=with_app))
+    if not query.show_deleted:
+        statement = statement.where(_c.is_deleted.is_(False))
+    # The filter is AND-ed beside the scope, so no filter can widen it.
+    if query.filter is not None:
+        statement = statement.where(compile_filter(query.filter))
+    if query.after is not None:
+        unset = [value is None for value in query.after]
+        statement = statement.where(after_position(query.order, unset))
+    limit = bindparam("limit", type_=Integer, required=False)
+    return statement.order_by(*order_by_clauses(query.order)).limit(limit)
+
+
 class SqlCohortRepository:
     """CohortRepository over one unit of work's statements."""
 
@@ -223,6 +251,7 @@ class SqlCohortRepository:
             keys_param="ids",
             key=cohort_id,
             key_index=0,
+            binary=True,  # bytea arrives as it is stored, with no hex to decode
         )
         if row is None:
             return None
@@ -253,27 +282,27 @@ class SqlCohortRepository:
 
     async def list_page(
         self, caller: Caller, query: ListQuery, *, wire_format: int
-    ) -> list[ListedCohort]:
-        # The sort keys' own columns (unset is NULL, as the domain has it) for
-        # the page token, the id, and the encoding: no row is rebuilt unless stale.
-        position = [cohorts.c[key.field] for key in query.order] + [_c.id]
-        statement = select(*position, _current_wire(wire_format)).where(_scope(caller))
-        if not query.show_deleted:
-            statement = statement.where(_c.is_deleted.is_(False))
-        # The filter is AND-ed beside the scope, so no filter can widen it.
-        if query.filter is not None:
-            statement = statement.where(compile_filter(query.filter))
+    ) -> list[ListedRow]:
+        with_app = caller.app_id is not None
+        unset = None if query.after is None else tuple(value is None for value in query.after)
+        # repr tells apart filter values that == does not (1, 1.0 and True).
+        shape = (repr(query.filter), query.order, query.show_deleted, with_app, unset)
+        sql, fixed = render_once(shape, lambda: _list_statement(query, with_app=with_app))
+        params = {
+            **fixed,
+            "tenant_id": caller.tenant_id,
+            "app_id": caller.app_id,
+            "wire_format": wire_format,
+            "limit": query.limit,
+        }
         if query.after is not None:
-            statement = statement.where(after_position(query.order, query.after))
-        statement = statement.order_by(*order_by_clauses(query.order)).limit(query.limit)
-        sql, params = render(statement)
-        rows = await self._statements.fetch(sql, params)
+            params.update(position_params(query.after))
+        rows = await self._statements.fetch(sql, params, binary=True)
         stale = [row[-2] for row in rows if row[-1] is None]
-        rebuilt = await self._get_many(caller, stale) if stale else {}
-        return [
-            ListedCohort(tuple(row[:-1]), row[-1] if row[-1] is not None else rebuilt[row[-2]])
-            for row in rows
-        ]
+        if not stale:
+            return rows
+        rebuilt = await self._get_many(caller, stale)
+        return [row if row[-1] is not None else (*row[:-1], rebuilt[row[-2]]) for row in rows]
 
     async def _get_many(self, caller: Caller, cohort_ids: list[str]) -> dict[str, Cohort]:
         rows = await self._statements.fetch(

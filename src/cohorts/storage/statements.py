@@ -8,48 +8,46 @@ SQLAlchemy's async execution path on the request path (docs/performance.md).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.sqltypes import JSON
 
 _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
 
-# Compiled statements by SQLAlchemy cache key: statements of the same shape
-# (filter structure, order, flags) share one compilation, whatever their values.
-_COMPILED: OrderedDict[Any, SQLCompiler] = OrderedDict()
-_MAX_COMPILED = 512
+# Rendered statements by shape: what a caller says determines the statement
+# (list filters, order, flags) apart from its run-time parameters.
+_RENDERED: OrderedDict[Hashable, tuple[str, dict[str, Any]]] = OrderedDict()
+_MAX_RENDERED = 512
 
 
-def render(statement: ClauseElement) -> tuple[str, dict[str, Any]]:
-    """The statement's SQL (with %(name)s placeholders) and its bound values."""
-    cache_key = statement._generate_cache_key()
-    compiled = _COMPILED.get(cache_key.key) if cache_key is not None else None
-    if compiled is None:
-        # Compiled as SQLAlchemy's own execution does, so the cached form can
-        # take the values extracted from later statements of the same shape.
-        compiled = _DIALECT.statement_compiler(_DIALECT, statement, cache_key=cache_key)
-        if cache_key is not None:
-            _COMPILED[cache_key.key] = compiled
-            if len(_COMPILED) > _MAX_COMPILED:
-                _COMPILED.popitem(last=False)
-    else:
-        _COMPILED.move_to_end(cache_key.key)  # type: ignore[union-attr]
-    params = dict(
-        compiled.construct_params(
-            extracted_parameters=cache_key.bindparams if cache_key is not None else None
-        )
-        or {}
-    )
+def render_once(shape: Hashable, build: Callable[[], ClauseElement]) -> tuple[str, dict[str, Any]]:
+    """The SQL (with %(name)s placeholders) and bound values of build()'s statement.
+
+    build runs once per shape (least recently used shapes are forgotten past
+    _MAX_RENDERED): shape must determine the statement and every value bound
+    in it. Parameters left without a value (bindparam(..., required=False))
+    are the caller's to fill in on each run.
+    """
+    rendered = _RENDERED.get(shape)
+    if rendered is not None:
+        _RENDERED.move_to_end(shape)
+        return rendered
+    compiled = _DIALECT.statement_compiler(_DIALECT, build())
+    params = dict(compiled.params)
     for name, bind in compiled.binds.items():
         if isinstance(bind.type, JSON) and params.get(name) is not None:
             # psycopg needs JSON wrapped; SQLAlchemy's own bind processing is bypassed.
             params[name] = Jsonb(params[name])
-    return compiled.string, params
+    rendered = compiled.string, params
+    _RENDERED[shape] = rendered
+    if len(_RENDERED) > _MAX_RENDERED:
+        _RENDERED.popitem(last=False)
+    return rendered
 
 
 def render_template(statement: ClauseElement) -> str:
