@@ -302,7 +302,13 @@ class SqlCohortRepository:
         if not stale:
             return rows
         rebuilt = await self._get_many(caller, stale)
-        return [row if row[-1] is not None else (*row[:-1], rebuilt[row[-2]]) for row in rows]
+        # A stale row removed between the two statements is left out, as a
+        # list taken a moment later would.
+        return [
+            row if row[-1] is not None else (*row[:-1], rebuilt[row[-2]])
+            for row in rows
+            if row[-1] is not None or row[-2] in rebuilt
+        ]
 
     async def _get_many(self, caller: Caller, cohort_ids: list[str]) -> dict[str, Cohort]:
         rows = await self._statements.fetch(
