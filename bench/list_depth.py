@@ -134,9 +134,9 @@ class SqlRecorder:
     around every statement the unit of work sends, so it spans the one pipelined
     round trip that sets the caller's scope, runs the SELECT and fetches its rows).
     The hook sees only the SQL text, so the bound values come from wrapping the
-    repository's `render`, which turns each list statement into (sql, values)
-    just before the unit of work runs it. The benchmark makes one call at a
-    time, so the last rendered list statement is the one the hook then times.
+    unit of work's `fetch`, which every statement passes through with its
+    values just before the hook runs. The benchmark makes one call at a time,
+    so the last list statement fetched is the one the hook then times.
     """
 
     def __init__(self) -> None:
@@ -146,18 +146,20 @@ class SqlRecorder:
         self._rendered: tuple[str, dict[str, Any]] | None = None
 
     def attach(self, units_of_work: Any) -> None:
-        from cohorts.storage import repository
-        from cohorts.storage.statements import render
+        from cohorts.storage.unit_of_work import SqlUnitOfWork
 
-        def recording_render(statement: Any) -> tuple[str, dict[str, Any]]:
-            sql_text, params = render(statement)
+        fetch = SqlUnitOfWork.fetch
+
+        async def recording_fetch(
+            unit: Any, sql_text: str, params: dict[str, Any], *, binary: bool = False
+        ) -> Any:
             if _is_list(sql_text):
                 with self._lock:
                     self._rendered = (sql_text, dict(params))
-            return sql_text, params
+            return await fetch(unit, sql_text, params, binary=binary)
 
-        # The repository calls its module-level `render` (imported from statements).
-        repository.render = recording_render  # type: ignore[attr-defined]
+        # Every statement of a unit of work goes through fetch with its values.
+        SqlUnitOfWork.fetch = recording_fetch  # type: ignore[method-assign]
 
         @contextmanager
         def hook(statement: str) -> Iterator[None]:
