@@ -252,11 +252,7 @@ class CohortUseCases:
         def token_after(index: int) -> str:
             return self._page_tokens.encode(rows[index][:-1], query=fingerprint)
 
-        encode = self._wire.encode
-        encoded = [
-            stored if type(stored) is bytes else encode(stored)
-            for stored in (row[-1] for row in rows[:limit])
-        ]
+        encoded = [self._encoded(row[-1]) for row in rows[:limit]]
         return Page(encoded, token_after(limit - 1) if len(rows) > limit else "", token_after)
 
     async def _write(

@@ -81,13 +81,11 @@ def _bound_scope(*, with_app: bool) -> ColumnElement[bool]:
     return and_(condition, _c.app_id == bindparam("app_id", required=False))
 
 
-def _current_wire(wire_format: int | None = None) -> ColumnElement[Any]:
-    """The stored encoding if it is of wire_format, else NULL: stale bytes never leave the database.
-
-    Without a value, wire_format is a parameter filled in at run time.
-    """
-    return case((_c.wire_format == bindparam("wire_format", wire_format), _c.wire), else_=null())
-
+# The stored encoding if it is of the wire_format parameter's format, else
+# NULL: stale bytes never leave the database.
+_CURRENT_WIRE = case(
+    (_c.wire_format == bindparam("wire_format", required=False), _c.wire), else_=null()
+)
 
 _IN_IDS = _c.id == any_(bindparam("ids", type_=ARRAY(_c.id.type)))
 
@@ -101,7 +99,7 @@ _GET = {
 }
 _GET_ENCODED = {
     with_app: render_template(
-        select(_c.id, _current_wire()).where(_bound_scope(with_app=with_app), _IN_IDS)
+        select(_c.id, _CURRENT_WIRE).where(_bound_scope(with_app=with_app), _IN_IDS)
     )
     for with_app in (False, True)
 }
@@ -206,21 +204,24 @@ def cohort_from_row(row: Sequence[Any]) -> Cohort:
     )
 
 
-def _list_statement(query: ListQuery, *, with_app: bool) -> Select[Any]:
+def _list_statement(
+    query: ListQuery, *, with_app: bool, unset: Sequence[bool] | None
+) -> Select[Any]:
     """ListCohorts' statement for the query's shape; scope, position and limit are parameters.
+
+    unset says which of the query's position values are NULL (None: no position).
 
     It reads the sort keys' own columns (unset is NULL, as the domain has it)
     for the page token, the id, and the encoding: no row is rebuilt unless stale.
     """
     position = [cohorts.c[key.field] for key in query.order] + [_c.id]
-    statement = select(*position, _current_wire()).where(_bound_scope(with_app=with_app))
+    statement = select(*position, _CURRENT_WIRE).where(_bound_scope(with_app=with_app))
     if not query.show_deleted:
         statement = statement.where(_c.is_deleted.is_(False))
     # The filter is AND-ed beside the scope, so no filter can widen it.
     if query.filter is not None:
         statement = statement.where(compile_filter(query.filter))
-    if query.after is not None:
-        unset = [value is None for value in query.after]
+    if unset is not None:
         statement = statement.where(after_position(query.order, unset))
     limit = bindparam("limit", type_=Integer, required=False)
     return statement.order_by(*order_by_clauses(query.order)).limit(limit)
@@ -287,7 +288,9 @@ class SqlCohortRepository:
         unset = None if query.after is None else tuple(value is None for value in query.after)
         # repr tells apart filter values that == does not (1, 1.0 and True).
         shape = (repr(query.filter), query.order, query.show_deleted, with_app, unset)
-        sql, fixed = render_once(shape, lambda: _list_statement(query, with_app=with_app))
+        sql, fixed = render_once(
+            shape, lambda: _list_statement(query, with_app=with_app, unset=unset)
+        )
         params = {
             **fixed,
             "tenant_id": caller.tenant_id,
