@@ -738,6 +738,23 @@ def test_has_on_metadata_keys(stub, zoo, text, expected):
     assert names(stub, zoo.auth, text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "has"),
+    [
+        ("metadata.nested.floor:*", {"Spring 2027", "Spring_"}),
+        ("metadata.room.x:*", set()),
+        ("metadata.missing.deeper:*", set()),
+    ],
+)
+def test_not_has_on_a_nested_key_is_every_other_cohort(stub, zoo, text, has):
+    # A cohort whose metadata lacks the parent object does not have the key,
+    # so its negation holds there (found by test_list_property).
+    everyone = names(stub, zoo.auth, "")
+    assert has <= everyone
+    assert names(stub, zoo.auth, f"-{text}") == everyone - has
+    assert names(stub, zoo.auth, f"NOT ({text})") == everyone - has
+
+
 # --- AND / OR / NOT / - / parentheses and precedence --------------------------------------
 
 

@@ -97,7 +97,9 @@ def compile_filter(node: Filter) -> ColumnElement[bool]:
             exists: ColumnElement[bool] = parent.op("?")(literal(node.path[-1], Text))
             if len(node.path) > 1:
                 # `?` also finds a string inside an array; only objects have keys.
-                exists = and_(func.jsonb_typeof(parent) == "object", exists)
+                # A missing parent is NULL, and a NULL here would make NOT(...) drop the row.
+                is_object = func.jsonb_typeof(parent).is_not_distinct_from("object")
+                exists = and_(is_object, exists)
             return exists
         nested: Any = node.value
         for key in reversed(node.path):
