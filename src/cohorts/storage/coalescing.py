@@ -1,13 +1,16 @@
-"""Concurrent reads of single rows by key, answered by one statement per scope.
+"""Concurrent single-row reads and writes of one scope, sent to the database in batches.
 
-Natural batching, as in DataLoader or group commit: a read that finds no
+Natural batching, as in DataLoader or group commit: a call that finds no
 batch forming for its statement and scope starts one. With nothing of that
 scope on the wire the batch leaves once the event loop has run the calls
-ready at that moment (a lone read waits for nothing); while other batches
+ready at that moment (a lone call waits for nothing); while other batches
 are out it gathers for up to BATCH_WINDOW_SECONDS, or until one of them
-returns when MAX_BATCHES_IN_FLIGHT are out. Under load one statement (one
-driver call, one plan, one round trip) then answers many calls, and that
-per-statement cost is what bounds the service (docs/performance.md).
+returns when MAX_BATCHES_IN_FLIGHT are out. Under load one batch (one
+driver call, one pipeline, one round trip, one commit) then answers many
+calls, and that per-batch cost is what bounds the service (docs/performance.md).
+
+KeyedReads batches reads of single rows by key (`key = ANY(keys)`) into one
+statement; RowWrites batches single-row writes into one pipeline and commit.
 """
 
 from __future__ import annotations
@@ -15,31 +18,118 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cohorts.domain.caller import Caller
+from cohorts.domain.errors import StorageUnavailable
 from cohorts.service.deadlines import request_deadline, seconds_remaining
 
 Row = tuple[Any, ...]
 # Runs one statement in the caller's scope within the current request deadline
 # (the last argument asks for binary-format results).
 RunStatement = Callable[[Caller, str, dict[str, Any], bool], Awaitable[list[Row]]]
+# Runs one statement once per parameter set in the caller's scope, in one
+# implicit transaction: each run's rows.
+RunEach = Callable[[Caller, str, list[dict[str, Any]]], Awaitable[list[list[Row]]]]
 
-# Enough to keep a scope's reads moving while batches are on the wire; few
+# Enough to keep a scope's calls moving while batches are on the wire; few
 # enough that batches grow under load instead of taking every connection.
 MAX_BATCHES_IN_FLIGHT = 4
 # While other batches of the scope are out, a new one gathers for this long:
 # under load that is a fraction of a call's time, and it multiplies the batch.
 BATCH_WINDOW_SECONDS = 0.002
 MAX_BATCH_KEYS = 100
+MAX_BATCH_WRITES = 32
 
 
 class _Batch:
-    """Reads waiting to go out together: one statement, one scope, many keys."""
+    """Calls waiting to go out together: one statement, one scope."""
+
+    __slots__ = ("batch_id", "caller", "sent")
+
+    def __init__(self, batch_id: Hashable, caller: Caller) -> None:
+        self.batch_id = batch_id
+        self.caller = caller
+        self.sent = False
+
+    def size(self) -> int:
+        raise NotImplementedError
+
+
+B = TypeVar("B", bound=_Batch)
+
+
+class _Coalescer(Generic[B]):
+    """When batches of one statement and scope leave (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._forming: dict[Hashable, B] = {}
+        self._in_flight: dict[Hashable, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _forming_batch(self, batch_id: Hashable, new: Callable[[], B]) -> B:
+        """The batch forming for batch_id, started (and its departure planned) if none is."""
+        batch = self._forming.get(batch_id)
+        if batch is not None:
+            return batch
+        batch = new()
+        self._forming[batch_id] = batch
+        loop = asyncio.get_running_loop()
+        in_flight = self._in_flight.get(batch_id, 0)
+        if in_flight == 0:
+            # Nothing of this scope is on the wire: go as soon as the calls
+            # ready now have joined, so a lone call waits for nothing.
+            loop.call_soon(self._send, batch)
+        elif in_flight < MAX_BATCHES_IN_FLIGHT:
+            loop.call_later(BATCH_WINDOW_SECONDS, self._send, batch)
+        # else: the first batch to come back sends this one (_finished).
+        return batch
+
+    def _send(self, batch: B) -> None:
+        if batch.sent:
+            return
+        batch.sent = True
+        if self._forming.get(batch.batch_id) is batch:
+            del self._forming[batch.batch_id]
+        self._in_flight[batch.batch_id] = self._in_flight.get(batch.batch_id, 0) + 1
+        task = asyncio.create_task(self._executed(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _executed(self, batch: B) -> None:
+        try:
+            await self._execute(batch)
+        finally:
+            self._finished(batch.batch_id)
+
+    async def _execute(self, batch: B) -> None:
+        raise NotImplementedError
+
+    def _finished(self, batch_id: Hashable) -> None:
+        left = self._in_flight[batch_id] - 1
+        if left:
+            self._in_flight[batch_id] = left
+        else:
+            del self._in_flight[batch_id]
+        waiting = self._forming.get(batch_id)
+        if waiting is not None:
+            self._send(waiting)
+
+
+def _deadline_of_caller() -> float | None:
+    """The current request's deadline (monotonic), or None without one."""
+    remaining = seconds_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.monotonic()
+
+
+class _ReadBatch(_Batch):
+    """Reads of one statement and scope: many keys."""
 
     __slots__ = (
-        "batch_id",
-        "caller",
         "sql",
         "params",
         "keys_param",
@@ -48,7 +138,6 @@ class _Batch:
         "waiters",
         "deadline",
         "no_deadline",
-        "sent",
     )
 
     def __init__(
@@ -61,8 +150,7 @@ class _Batch:
         key_index: int,
         binary: bool,
     ) -> None:
-        self.batch_id = batch_id
-        self.caller = caller
+        super().__init__(batch_id, caller)
         self.sql = sql
         self.params = params
         self.keys_param = keys_param
@@ -71,20 +159,22 @@ class _Batch:
         self.waiters: dict[Hashable, list[asyncio.Future[Row | None]]] = {}
         self.deadline = 0.0  # the latest of its callers' deadlines (monotonic)
         self.no_deadline = False
-        self.sent = False
+
+    def size(self) -> int:
+        return len(self.waiters)
 
     def join(self, key: Hashable, future: asyncio.Future[Row | None]) -> None:
         self.waiters.setdefault(key, []).append(future)
-        remaining = seconds_remaining()
-        if remaining is None:
+        deadline = _deadline_of_caller()
+        if deadline is None:
             self.no_deadline = True
         else:
-            self.deadline = max(self.deadline, time.monotonic() + remaining)
+            self.deadline = max(self.deadline, deadline)
 
     def seconds_remaining(self) -> float | None:
         # The statement serves its most patient caller; the others stop
         # waiting at their own deadlines and the rows they asked for are dropped.
-        return None if self.no_deadline else self.deadline - time.monotonic()
+        return None if self.no_deadline else _remaining(self.deadline)
 
     def resolve(self, rows: list[Row]) -> None:
         found = {row[self.key_index]: row for row in rows}
@@ -97,22 +187,24 @@ class _Batch:
     def fail(self, error: BaseException) -> None:
         for futures in self.waiters.values():
             for future in futures:
-                if future.done():
-                    continue
-                if isinstance(error, asyncio.CancelledError):
-                    future.cancel()
-                else:
-                    future.set_exception(error)
+                _fail(future, error)
 
 
-class KeyedReads:
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(error)
+
+
+class KeyedReads(_Coalescer[_ReadBatch]):
     """Coalesces concurrent `WHERE key = ANY(keys)` reads of the same statement and scope."""
 
     def __init__(self, run: RunStatement) -> None:
+        super().__init__()
         self._run = run
-        self._forming: dict[Hashable, _Batch] = {}
-        self._in_flight: dict[Hashable, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def read(
         self,
@@ -142,37 +234,17 @@ class KeyedReads:
             caller.app_id,
             *params.items(),
         )
-        loop = asyncio.get_running_loop()
-        batch = self._forming.get(batch_id)
-        if batch is None:
-            batch = _Batch(batch_id, caller, sql, params, keys_param, key_index, binary)
-            self._forming[batch_id] = batch
-            in_flight = self._in_flight.get(batch_id, 0)
-            if in_flight == 0:
-                # Nothing of this scope is on the wire: go as soon as the calls
-                # ready now have joined, so a lone read waits for nothing.
-                loop.call_soon(self._send, batch)
-            elif in_flight < MAX_BATCHES_IN_FLIGHT:
-                loop.call_later(BATCH_WINDOW_SECONDS, self._send, batch)
-            # else: the first batch to come back sends this one (_finished).
-        future: asyncio.Future[Row | None] = loop.create_future()
+        batch = self._forming_batch(
+            batch_id,
+            lambda: _ReadBatch(batch_id, caller, sql, params, keys_param, key_index, binary),
+        )
+        future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
         batch.join(key, future)
-        if len(batch.waiters) >= MAX_BATCH_KEYS:
+        if batch.size() >= MAX_BATCH_KEYS:
             self._send(batch)
         return await future
 
-    def _send(self, batch: _Batch) -> None:
-        if batch.sent:
-            return
-        batch.sent = True
-        if self._forming.get(batch.batch_id) is batch:
-            del self._forming[batch.batch_id]
-        self._in_flight[batch.batch_id] = self._in_flight.get(batch.batch_id, 0) + 1
-        task = asyncio.create_task(self._execute(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _execute(self, batch: _Batch) -> None:
+    async def _execute(self, batch: _ReadBatch) -> None:
         try:
             params = {**batch.params, batch.keys_param: list(batch.waiters)}
             with request_deadline(batch.seconds_remaining()):
@@ -183,15 +255,102 @@ class KeyedReads:
                 raise
         else:
             batch.resolve(rows)
-        finally:
-            self._finished(batch.batch_id)
 
-    def _finished(self, batch_id: Hashable) -> None:
-        left = self._in_flight[batch_id] - 1
-        if left:
-            self._in_flight[batch_id] = left
+
+class _PendingWrite:
+    __slots__ = ("params", "future", "deadline")
+
+    def __init__(self, params: dict[str, Any], future: asyncio.Future[bool]) -> None:
+        self.params = params
+        self.future = future
+        self.deadline = _deadline_of_caller()
+
+
+class _WriteBatch(_Batch):
+    """Writes of one statement and scope, each with its own parameters."""
+
+    __slots__ = ("sql", "writes")
+
+    def __init__(self, batch_id: Hashable, caller: Caller, sql: str) -> None:
+        super().__init__(batch_id, caller)
+        self.sql = sql
+        self.writes: list[tuple[str, _PendingWrite]] = []
+
+    def size(self) -> int:
+        return len(self.writes)
+
+
+class RowWrites(_Coalescer[_WriteBatch]):
+    """Coalesces concurrent single-row writes of the same statement and scope.
+
+    A batch runs the statement once per write (psycopg's executemany) in one
+    pipeline: one round trip, one implicit transaction, one commit. Its writes
+    commit together or not at all. When it fails for a reason that may be one
+    write's (a constraint, a deadlock, one caller's deadline), nothing was
+    written and each write is sent again alone, so one write's failure is only
+    its own caller's. When the database could not be reached the outcome is
+    unknown and every caller hears so (UNAVAILABLE), as it would alone.
+    """
+
+    def __init__(self, run_each: RunEach) -> None:
+        super().__init__()
+        self._run_each = run_each
+
+    async def write(self, caller: Caller, sql: str, params: dict[str, Any], *, key: str) -> bool:
+        """Whether sql, run with params, returned a row: whether it wrote.
+
+        Writes run in key order within a batch, so batches that touch the same
+        rows lock them in the same order. A caller cancelled before its batch
+        leaves takes its write out of it.
+        """
+        # The scope is in the batch id because the statement runs in one scope.
+        batch_id = (sql, caller.tenant_id, caller.app_id)
+        batch = self._forming_batch(batch_id, lambda: _WriteBatch(batch_id, caller, sql))
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        batch.writes.append((key, _PendingWrite(params, future)))
+        if batch.size() >= MAX_BATCH_WRITES:
+            self._send(batch)
+        return await future
+
+    async def _execute(self, batch: _WriteBatch) -> None:
+        pending = sorted(
+            (entry for entry in batch.writes if not entry[1].future.done()),
+            key=lambda entry: entry[0],
+        )
+        writes = [write for _, write in pending]
+        if not writes:
+            return
+        deadlines = [write.deadline for write in writes if write.deadline is not None]
+        try:
+            # The least patient caller bounds the batch: no caller may hear
+            # of a failure while its write is still being committed.
+            with request_deadline(_remaining(min(deadlines)) if deadlines else None):
+                results = await self._run_each(
+                    batch.caller, batch.sql, [write.params for write in writes]
+                )
+        except Exception as error:
+            if len(writes) == 1 or isinstance(error, StorageUnavailable):
+                for write in writes:
+                    _fail(write.future, error)
+                return
+            await asyncio.gather(*(self._retried_alone(batch, write) for write in writes))
+        except BaseException as error:
+            for write in writes:
+                _fail(write.future, error)
+            raise
         else:
-            del self._in_flight[batch_id]
-        waiting = self._forming.get(batch_id)
-        if waiting is not None:
-            self._send(waiting)
+            for write, rows in zip(writes, results, strict=True):
+                if not write.future.done():
+                    write.future.set_result(bool(rows))
+
+    async def _retried_alone(self, batch: _WriteBatch, write: _PendingWrite) -> None:
+        if write.future.done():
+            return
+        try:
+            with request_deadline(_remaining(write.deadline)):
+                (rows,) = await self._run_each(batch.caller, batch.sql, [write.params])
+        except Exception as error:
+            _fail(write.future, error)
+        else:
+            if not write.future.done():
+                write.future.set_result(bool(rows))

@@ -15,7 +15,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
-    insert,
     null,
     select,
     update,
@@ -72,6 +71,10 @@ class Statements(Protocol):
         """The row of a statement over a list of keys (keys_param) whose key column is key."""
         ...
 
+    async def write_row(self, sql: str, params: dict[str, Any], *, key: str) -> bool:
+        """Whether sql, run with params, returned a row: whether it wrote (key: the row's id)."""
+        ...
+
 
 def _bound_scope(*, with_app: bool) -> ColumnElement[bool]:
     """The tenant (and app) predicate every statement carries, as parameters."""
@@ -108,8 +111,9 @@ _GET_BY_REQUEST_ID = render_template(
         _c.tenant_id == bindparam("tenant_id"), _c.request_id == bindparam("request_id")
     )
 )
-_INSERT = render_template(insert(cohorts).values({name: bindparam(name) for name in _INSERTED}))
-_INSERT_ONCE = render_template(
+
+# A request_id already used makes the insert write nothing (and return nothing).
+_INSERT = render_template(
     pg_insert(cohorts)
     .values({name: bindparam(name) for name in _INSERTED})
     .on_conflict_do_nothing(constraint="cohorts_request_id_key")
@@ -263,10 +267,7 @@ class SqlCohortRepository:
         self, cohort: Cohort, *, wire: bytes, wire_format: int, request_id: str | None
     ) -> bool:
         values = _to_row(cohort, wire, wire_format, request_id)
-        if request_id is None:
-            await self._statements.fetch(_INSERT, values)
-            return True
-        return bool(await self._statements.fetch(_INSERT_ONCE, values))
+        return await self._statements.write_row(_INSERT, values, key=cohort.id)
 
     async def get_by_request_id(self, tenant_id: str, request_id: str) -> Cohort | None:
         rows = await self._statements.fetch(
@@ -279,7 +280,7 @@ class SqlCohortRepository:
     ) -> bool:
         values = _to_row(cohort, wire, wire_format)
         values["expected_version"] = expected_version
-        return bool(await self._statements.fetch(_REPLACE, values))
+        return await self._statements.write_row(_REPLACE, values, key=cohort.id)
 
     async def list_page(
         self, caller: Caller, query: ListQuery, *, wire_format: int

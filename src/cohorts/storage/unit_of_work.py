@@ -23,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import DeadlineExceeded, DomainError, StorageUnavailable
 from cohorts.service.deadlines import seconds_remaining
-from cohorts.storage.coalescing import KeyedReads, Row
+from cohorts.storage.coalescing import KeyedReads, Row, RowWrites
 from cohorts.storage.database import PooledConnection
 from cohorts.storage.repository import SqlCohortRepository
 
@@ -191,12 +191,38 @@ class SqlUnitOfWork:
         rows = await self.fetch(sql, {**params, keys_param: [key]}, binary=binary)
         return next((row for row in rows if row[key_index] == key), None)
 
+    async def write_row(self, sql: str, params: dict[str, Any], *, key: str) -> bool:
+        """Whether sql, run with params, returned a row: whether it wrote.
+
+        Outside a transaction the write shares a pipeline and a commit with
+        concurrent writes of the same statement and scope
+        (storage/coalescing.py); a transactional unit runs it alone, inside
+        its transaction.
+        """
+        if not self._transactional:
+            return await self._factory.row_writes.write(self._caller, sql, params, key=key)
+        return bool(await self.fetch(sql, params))
+
     async def fetch(self, sql: str, params: dict[str, Any], *, binary: bool = False) -> list[Row]:
         """Run one statement in this unit's scope; its rows ([] when it returns none).
 
         binary: results in PostgreSQL's binary format, cheaper to load for
         bytea (no hex to decode) and timestamps.
         """
+        (rows,) = await self._run(sql, [params], binary=binary)
+        return rows
+
+    async def fetch_each(self, sql: str, params_seq: list[dict[str, Any]]) -> list[list[Row]]:
+        """Run one statement once per parameter set, in this unit's scope: each run's rows.
+
+        In one pipeline: outside a transaction the runs are one implicit
+        transaction, so they commit together or not at all.
+        """
+        return await self._run(sql, params_seq, binary=False)
+
+    async def _run(
+        self, sql: str, params_seq: list[dict[str, Any]], *, binary: bool
+    ) -> list[list[Row]]:
         try:
             connection = self._connection or await self._connect()
             with ExitStack() as hooks:
@@ -208,7 +234,8 @@ class SqlUnitOfWork:
                     else connection.cursor()
                 )
                 if self._in_transaction:
-                    return await _rows(await cursor.execute(sql, params, binary=binary))
+                    await _execute(cursor, sql, params_seq, binary)
+                    return await _results(cursor, len(params_seq))
                 scope = self._scope()
                 # Leaving the block sends the one Sync (a sync() inside it
                 # would cost a second one, and a second round trip).
@@ -217,8 +244,8 @@ class SqlUnitOfWork:
                         self._in_transaction = True
                         await connection.execute("BEGIN")
                     await cursor.execute(_SCOPE, scope)
-                    await cursor.execute(sql, params, binary=binary)
-                return await _rows(cursor)
+                    await _execute(cursor, sql, params_seq, binary)
+                return await _results(cursor, len(params_seq))
         except psycopg.Error as error:
             raise self._translated(error) from error
 
@@ -279,6 +306,25 @@ class SqlUnitOfWork:
         return domain
 
 
+async def _execute(
+    cursor: psycopg.AsyncCursor[Any], sql: str, params_seq: list[dict[str, Any]], binary: bool
+) -> None:
+    if len(params_seq) == 1:
+        await cursor.execute(sql, params_seq[0], binary=binary)
+    else:
+        await cursor.executemany(sql, params_seq, returning=True)
+
+
+async def _results(cursor: psycopg.AsyncCursor[Any], runs: int) -> list[list[Row]]:
+    """The rows of the cursor's last runs statements (earlier ones, like the scope, are skipped)."""
+    if runs == 1:
+        return [await _rows(cursor)]
+    results = [await _rows(cursor)]
+    while cursor.nextset():
+        results.append(await _rows(cursor))
+    return results[-runs:]
+
+
 async def _rows(cursor: psycopg.AsyncCursor[Any]) -> list[tuple[Any, ...]]:
     if cursor.description is None:  # a statement without RETURNING
         return []
@@ -305,12 +351,19 @@ class SqlUnitOfWorkFactory:
         # Called around every statement (tracing spans, statement capture in tests).
         self.statement_hooks: list[StatementHook] = []
         self.keyed_reads = KeyedReads(self._read_alone)
+        self.row_writes = RowWrites(self._write_each)
 
     async def _read_alone(
         self, caller: Caller, sql: str, params: dict[str, Any], binary: bool
     ) -> list[Row]:
         async with SqlUnitOfWork(self, caller, read_only=True) as unit:
             return await unit.fetch(sql, params, binary=binary)
+
+    async def _write_each(
+        self, caller: Caller, sql: str, params_seq: list[dict[str, Any]]
+    ) -> list[list[Row]]:
+        async with SqlUnitOfWork(self, caller, read_only=False, autocommit=True) as unit:
+            return await unit.fetch_each(sql, params_seq)
 
     def __call__(
         self, caller: Caller, *, read_only: bool = False, autocommit: bool = False

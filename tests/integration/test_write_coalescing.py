@@ -1,0 +1,239 @@
+"""Concurrent writes share statements (storage/coalescing.py) without sharing scopes or fates."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from learning.v1 import cohort_pb2
+
+from cohorts.api.wire import COHORT_WIRE
+from cohorts.domain.caller import Caller
+from cohorts.domain.cohort import CohortContent
+from cohorts.domain.errors import VersionMismatch
+from cohorts.service.cohorts import CohortUseCases
+from cohorts.service.page_tokens import PageTokenCodec
+from cohorts.storage.database import as_role, open_pool
+from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
+
+_decode = cohort_pb2.Cohort.FromString
+
+
+def _tenant() -> str:
+    return f"group-{uuid.uuid4().hex[:10]}"
+
+
+class _Writes:
+    """The write statements a factory sends (a shared pipeline counts once), and which failed."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.failed = 0
+
+    def hook(self, sql: str) -> Any:
+        @contextmanager
+        def observed() -> Iterator[None]:
+            if not sql.startswith(("INSERT INTO cohorts", "UPDATE cohorts")):
+                yield
+                return
+            self.statements += 1
+            try:
+                yield
+            except BaseException:
+                self.failed += 1
+                raise
+
+        return observed()
+
+
+def _run(
+    database_url: str,
+    work: Callable[[CohortUseCases, _Writes], Awaitable[Any]],
+) -> Any:
+    async def main() -> Any:
+        pool = await open_pool(as_role(database_url), pool_size=4, pool_timeout_seconds=5)
+        await pool.wait()
+        factory = SqlUnitOfWorkFactory(pool)
+        writes = _Writes()
+        factory.statement_hooks.append(writes.hook)
+        try:
+            return await work(CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE), writes)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+def _stored(database_url: str, ids: list[str]) -> dict[str, tuple[str, str | None, str]]:
+    """tenant_id, app_id and name of each stored id, read as the owner (no row security)."""
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT id, tenant_id, app_id, name FROM cohorts WHERE id = ANY(%s)", (ids,)
+        ).fetchall()
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+def test_concurrent_creates_share_statements_and_each_is_stored(database_url: str):
+    caller = Caller(_tenant(), "alice")
+    count = 40
+
+    async def work(cases: CohortUseCases, writes: _Writes) -> list[str]:
+        created = await asyncio.gather(
+            *(cases.create(caller, CohortContent(name=f"c{i}")) for i in range(count))
+        )
+        assert writes.failed == 0
+        assert writes.statements < count / 4, writes.statements
+        return [_decode(cohort).id for cohort in created]
+
+    ids = _run(database_url, work)
+    assert len(set(ids)) == count
+    stored = _stored(database_url, ids)
+    assert [stored[i] for i in ids] == [(caller.tenant_id, None, f"c{n}") for n in range(count)]
+
+
+def test_a_lone_create_is_one_statement(database_url: str):
+    caller = Caller(_tenant(), "alice")
+
+    async def work(cases: CohortUseCases, writes: _Writes) -> None:
+        await cases.create(caller, CohortContent(name="alone"))
+        assert writes.statements == 1
+
+    _run(database_url, work)
+
+
+def test_concurrent_writes_of_other_tenants_and_apps_never_share_a_statement(
+    database_url: str,
+):
+    tenant_a, tenant_b = _tenant(), _tenant()
+    callers = [
+        Caller(tenant_a, "alice"),
+        Caller(tenant_a, "alice", app_id="app-1"),
+        Caller(tenant_a, "alice", app_id="app-2"),
+        Caller(tenant_b, "bob"),
+    ]
+
+    async def work(cases: CohortUseCases, writes: _Writes) -> list[tuple[Caller, str]]:
+        calls = [
+            (caller, cases.create(caller, CohortContent(name=f"{caller.app_id}-{i}")))
+            for i in range(10)
+            for caller in callers
+        ]
+        created = await asyncio.gather(*(call for _, call in calls))
+        ids = [_decode(cohort).id for cohort in created]
+        updated = await asyncio.gather(
+            *(
+                cases.update(caller, cohort_id, {"name": "renamed"}, expected_version=1)
+                for (caller, _), cohort_id in zip(calls, ids, strict=True)
+            )
+        )
+        assert all(_decode(cohort).version == 2 for cohort in updated)
+        # Another scope's write in a pipeline would break row-level security's
+        # WITH CHECK, or update nothing; a pipeline that failed would show here.
+        assert writes.failed == 0
+        assert writes.statements < len(calls)  # writes were shared, within scopes
+        return [(caller, cohort_id) for (caller, _), cohort_id in zip(calls, ids, strict=True)]
+
+    made = _run(database_url, work)
+    stored = _stored(database_url, [cohort_id for _, cohort_id in made])
+    for caller, cohort_id in made:
+        assert stored[cohort_id] == (caller.tenant_id, caller.app_id, "renamed")
+
+
+def test_a_row_the_database_refuses_fails_alone(database_url: str):
+    """A shared pipeline that fails for one write is retried write by write."""
+    caller = Caller(_tenant(), "alice")
+    # A real refusal by the database, for rows of this test only.
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        owner.execute(
+            """
+            CREATE FUNCTION test_refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.name = 'poison' AND NEW.tenant_id LIKE 'group-%' THEN
+                    RAISE EXCEPTION 'refused for the test';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_refuse_poison BEFORE INSERT ON cohorts
+                FOR EACH ROW EXECUTE FUNCTION test_refuse_poison();
+            """
+        )
+    try:
+        names = [f"good-{i}" for i in range(6)]
+        names.insert(3, "poison")
+
+        async def work(cases: CohortUseCases, writes: _Writes) -> list[Any]:
+            results = await asyncio.gather(
+                *(cases.create(caller, CohortContent(name=name)) for name in names),
+                return_exceptions=True,
+            )
+            # The shared pipeline failed, then each write went alone.
+            assert (writes.statements, writes.failed) == (1 + len(names), 2)
+            return results
+
+        results = _run(database_url, work)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as owner:
+            owner.execute("DROP TRIGGER test_refuse_poison ON cohorts")
+            owner.execute("DROP FUNCTION test_refuse_poison()")
+
+    refused = results.pop(3)
+    assert isinstance(refused, psycopg.errors.RaiseException), refused
+    ids = [_decode(result).id for result in results]
+    stored = _stored(database_url, ids)
+    assert [stored[i][2] for i in ids] == [f"good-{i}" for i in range(6)]
+    with psycopg.connect(database_url) as connection:
+        poisoned = connection.execute(
+            "SELECT count(*) FROM cohorts WHERE tenant_id = %s AND name = 'poison'",
+            (caller.tenant_id,),
+        ).fetchone()
+    assert poisoned == (0,)
+
+
+def test_concurrent_updates_of_one_cohort_at_one_version_have_one_winner(database_url: str):
+    caller = Caller(_tenant(), "alice")
+    count = 6
+
+    async def work(cases: CohortUseCases, _: _Writes) -> None:
+        cohort_id = _decode(await cases.create(caller, CohortContent(name="contested"))).id
+        results = await asyncio.gather(
+            *(
+                cases.update(caller, cohort_id, {"name": f"by-{i}"}, expected_version=1)
+                for i in range(count)
+            ),
+            return_exceptions=True,
+        )
+        won = [r for r in results if isinstance(r, bytes)]
+        lost = [r for r in results if isinstance(r, VersionMismatch)]
+        assert len(won) == 1 and len(lost) == count - 1, results
+        winner = _decode(won[0])
+        assert winner.version == 2
+        stored = _decode(await cases.get(caller, cohort_id))
+        assert (stored.name, stored.version) == (winner.name, 2)
+
+    _run(database_url, work)
+
+
+def test_concurrent_creates_with_one_request_id_store_one_cohort(database_url: str):
+    caller = Caller(_tenant(), "alice")
+    request_id = str(uuid.uuid4())
+
+    async def work(cases: CohortUseCases, writes: _Writes) -> None:
+        created = await asyncio.gather(
+            *(
+                cases.create(caller, CohortContent(name=f"try-{i}"), request_id=request_id)
+                for i in range(5)
+            )
+        )
+        assert len({_decode(cohort).id for cohort in created}) == 1
+        assert writes.statements < 5  # the repeats met in one pipeline
+
+    _run(database_url, work)
+    with psycopg.connect(database_url) as connection:
+        stored = connection.execute(
+            "SELECT count(*) FROM cohorts WHERE tenant_id = %s", (caller.tenant_id,)
+        ).fetchone()
+    assert stored == (1,)
