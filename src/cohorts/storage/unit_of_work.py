@@ -18,6 +18,7 @@ from typing import Any, Protocol, Self
 
 import psycopg
 import psycopg.errors
+from psycopg.pq import ExecStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cohorts.domain.caller import Caller
@@ -326,7 +327,9 @@ async def _results(cursor: psycopg.AsyncCursor[Any], runs: int) -> list[list[Row
 
 
 async def _rows(cursor: psycopg.AsyncCursor[Any]) -> list[tuple[Any, ...]]:
-    if cursor.description is None:  # a statement without RETURNING
+    # Not cursor.description: it builds a Column per column on every access.
+    result = cursor.pgresult
+    if result is None or result.status != ExecStatus.TUPLES_OK:  # no RETURNING
         return []
     return await cursor.fetchall()
 
