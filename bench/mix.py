@@ -1,0 +1,66 @@
+"""A fixed mixed load, to see how the methods of one mix share the server.
+
+    python -m bench.mix [--workers 1] [--rounds 2] [--duration 8]
+
+bench.run's mixed scenario re-splits the calls in flight until the completed
+shares match 70/15/10/5, which hides how the server itself shares out its
+time. This keeps the split fixed (GetCohort 4 connections x 12 streams,
+ListCohorts 4 x 2, UpdateCohort 4 x 2, CreateCohort 3 x 1) and prints each
+method's throughput and latency. A FIFO server gives every call about the
+same latency; a server that serves methods in turns gives every method about
+the same throughput instead (docs/performance.md, "generic handlers again").
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench import run as R
+
+PLAN = {"get": (4, 12), "list": (4, 2), "update": (4, 2), "create": (3, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.mix", description=__doc__)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=8.0)
+    args = parser.parse_args(argv)
+
+    from cohorts.storage.embedded import start_embedded_postgres
+
+    R.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    server_url = start_embedded_postgres(R.PGDATA, keep=False)
+    dataset = R.prepare_main_dataset(server_url, R.FULL)
+    bearer = R.token(dataset.tenant)
+    bench_args = R.parse_args(
+        ["--duration", str(args.duration), "--warmup", "2", "--wait-quiet", "0", "--no-doc"]
+    )
+    work = Path(tempfile.mkdtemp(prefix="bench-mix-", dir=R.DATA_DIR))
+    bench = R.Bench(bench_args, R.FULL, work)
+    calls = R.calls_for(dataset)
+    parts = [R.Part(calls[name], clients, streams) for name, (clients, streams) in PLAN.items()]
+    bench.start_server(dataset.owner_url, args.workers, migrate_on_start=False)
+    try:
+        for round_number in range(args.rounds):
+            m = bench.h2load("mixed", parts, bearer)
+            R.log(
+                f"round {round_number + 1}: {m.rps:,.0f} req/s, p50 {m.ms(50):.1f} ms, "
+                f"p99 {m.ms(99):.1f} ms, errors {m.errors}"
+            )
+            for name, part in m.parts.items():
+                R.log(
+                    f"  {name:8s} {part['in_flight']:3d} in flight {part['rps']:7,.0f} req/s "
+                    f"p50 {part['p50_ms']:6.1f} ms p99 {part['p99_ms']:6.1f} ms"
+                )
+    finally:
+        bench.stop_server()
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
