@@ -14,8 +14,9 @@ from learning.v1 import cohort_pb2
 from cohorts.api.wire import COHORT_WIRE
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
-from cohorts.domain.errors import VersionMismatch
+from cohorts.domain.errors import DeadlineExceeded, VersionMismatch
 from cohorts.service.cohorts import CohortUseCases
+from cohorts.service.deadlines import request_deadline
 from cohorts.service.page_tokens import PageTokenCodec
 from cohorts.storage.database import as_role, open_pool
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
@@ -237,3 +238,36 @@ def test_concurrent_creates_with_one_request_id_store_one_cohort(database_url: s
             "SELECT count(*) FROM cohorts WHERE tenant_id = %s", (caller.tenant_id,)
         ).fetchone()
     assert stored == (1,)
+
+
+def test_a_caller_about_to_give_up_is_never_written_by_a_shared_pipeline(database_url: str):
+    """The least patient caller bounds the batch; a write its caller cannot hear of is not sent."""
+    caller = Caller(_tenant(), "alice")
+
+    async def work(cases: CohortUseCases, _: _Writes) -> list[Any]:
+        async def impatient() -> bytes:
+            # Under the 50 ms a write needs to be sure its caller hears of it.
+            with request_deadline(0.03):
+                return await cases.create(caller, CohortContent(name="impatient"))
+
+        async def patient(name: str) -> bytes:
+            return await cases.create(caller, CohortContent(name=name))
+
+        # All three join one pipeline: the impatient caller's deadline refuses
+        # it, then each write goes alone.
+        return await asyncio.gather(
+            patient("patient-0"), impatient(), patient("patient-1"), return_exceptions=True
+        )
+
+    first, refused, second = _run(database_url, work)
+    assert isinstance(refused, DeadlineExceeded), refused
+    ids = [_decode(first).id, _decode(second).id]
+    assert sorted(name for _, _, name in _stored(database_url, ids).values()) == [
+        "patient-0",
+        "patient-1",
+    ]
+    with psycopg.connect(database_url) as connection:
+        names = connection.execute(
+            "SELECT name FROM cohorts WHERE tenant_id = %s", (caller.tenant_id,)
+        ).fetchall()
+    assert sorted(names) == [("patient-0",), ("patient-1",)]
