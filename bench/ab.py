@@ -20,7 +20,6 @@ import json
 import os
 import statistics
 import subprocess
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,18 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = args.scenarios.split(",")
     before_tree = worktree(args.before)
 
-    from cohorts.storage.embedded import start_embedded_postgres
-
-    R.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    server_url = start_embedded_postgres(R.PGDATA, keep=False)
-    dataset = R.prepare_main_dataset(server_url, R.FULL)
-    bearer = R.token(dataset.tenant)
-    bench_args = R.parse_args(
-        ["--duration", str(args.duration), "--warmup", "1.5", "--wait-quiet", "0", "--no-doc"]
-    )
-    work = Path(tempfile.mkdtemp(prefix="bench-ab-", dir=R.DATA_DIR))
-    bench = R.Bench(bench_args, R.FULL, work)
-    calls = R.calls_for(dataset)
+    harness = R.main_dataset(duration=args.duration, warmup=1.5, prefix="bench-ab-")
+    bench, dataset, bearer, calls = harness.bench, harness.dataset, harness.bearer, harness.calls
     runs: dict[str, dict[str, list[dict[str, float]]]] = {}
     variants = {"after": None, "before": str(before_tree / "src")}
     try:
@@ -96,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench.start_server(dataset.owner_url, 1, migrate_on_start=False)
                 try:
                     for name in scenarios:
-                        m = bench.h2load(name, R.single(calls[name], bench_args), bearer)
+                        m = bench.h2load(name, R.single(calls[name], bench.args), bearer)
                         sample = {
                             "rps": m.rps,
                             "server_us": m.per_1k(m.cpu.server) * 1000,
@@ -115,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                     bench.stop_server()
     finally:
         os.environ.pop("PYTHONPATH", None)
-        subprocess.run(["rm", "-rf", str(work)], check=False)
+        harness.close()
 
     summary: dict[str, Any] = {}
     print("\n| scenario | before req/s | after req/s | change | before server µs/call | after |")

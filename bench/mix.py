@@ -14,9 +14,6 @@ the same throughput instead (docs/performance.md, "generic handlers again").
 from __future__ import annotations
 
 import argparse
-import subprocess
-import tempfile
-from pathlib import Path
 
 from bench import run as R
 
@@ -30,23 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0)
     args = parser.parse_args(argv)
 
-    from cohorts.storage.embedded import start_embedded_postgres
-
-    R.DATA_DIR.mkdir(parents=True, exist_ok=True)
-    server_url = start_embedded_postgres(R.PGDATA, keep=False)
-    dataset = R.prepare_main_dataset(server_url, R.FULL)
-    bearer = R.token(dataset.tenant)
-    bench_args = R.parse_args(
-        ["--duration", str(args.duration), "--warmup", "2", "--wait-quiet", "0", "--no-doc"]
-    )
-    work = Path(tempfile.mkdtemp(prefix="bench-mix-", dir=R.DATA_DIR))
-    bench = R.Bench(bench_args, R.FULL, work)
-    calls = R.calls_for(dataset)
-    parts = [R.Part(calls[name], clients, streams) for name, (clients, streams) in PLAN.items()]
-    bench.start_server(dataset.owner_url, args.workers, migrate_on_start=False)
+    harness = R.main_dataset(duration=args.duration, warmup=2.0, prefix="bench-mix-")
+    bench = harness.bench
+    parts = [
+        R.Part(harness.calls[name], clients, streams) for name, (clients, streams) in PLAN.items()
+    ]
+    bench.start_server(harness.dataset.owner_url, args.workers, migrate_on_start=False)
     try:
         for round_number in range(args.rounds):
-            m = bench.h2load("mixed", parts, bearer)
+            m = bench.h2load("mixed", parts, harness.bearer)
             R.log(
                 f"round {round_number + 1}: {m.rps:,.0f} req/s, p50 {m.ms(50):.1f} ms, "
                 f"p99 {m.ms(99):.1f} ms, errors {m.errors}"
@@ -57,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"p50 {part['p50_ms']:6.1f} ms p99 {part['p99_ms']:6.1f} ms"
                 )
     finally:
-        bench.stop_server()
-        subprocess.run(["rm", "-rf", str(work)], check=False)
+        harness.close()
     return 0
 
 

@@ -1063,6 +1063,39 @@ def measure_all(bench: Bench, dataset: Dataset, bearer: str, workers: int | None
     }
 
 
+@dataclass
+class MainDataset:
+    """The main dataset seeded on the harness's PostgreSQL, and a Bench to drive it."""
+
+    bench: Bench
+    dataset: Dataset
+    bearer: str
+    calls: dict[str, Call]
+
+    def close(self) -> None:
+        """Stop the server and remove the work directory."""
+        self.bench.stop_server()
+        subprocess.run(["rm", "-rf", str(self.bench.work)], check=False)
+
+
+def main_dataset(*, duration: float, warmup: float, prefix: str) -> MainDataset:
+    """Start the embedded PostgreSQL, seed the main dataset, and ready h2load runs on it.
+
+    For the side tools (bench.ab, bench.mix), which run bench.run's calls
+    with their own durations and no doc, waiting for nothing.
+    """
+    from cohorts.storage.embedded import start_embedded_postgres
+
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    server_url = start_embedded_postgres(PGDATA, keep=False)
+    dataset = prepare_main_dataset(server_url, FULL)
+    args = parse_args(
+        ["--duration", str(duration), "--warmup", str(warmup), "--wait-quiet", "0", "--no-doc"]
+    )
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=DATA_DIR))
+    return MainDataset(Bench(args, FULL, work), dataset, token(dataset.tenant), calls_for(dataset))
+
+
 def default_workers() -> int:
     """COHORTS_WORKERS when unset, as the server's settings define it."""
     from cohorts.settings import Settings
