@@ -1,4 +1,4 @@
-"""Concurrent writes share statements (storage/coalescing.py) without sharing scopes or fates."""
+"""Concurrent writes share pipelines (storage/coalescing.py) without sharing scopes or fates."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def _stored(database_url: str, ids: list[str]) -> dict[str, tuple[str, str | Non
     return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
-def test_concurrent_creates_share_statements_and_each_is_stored(database_url: str):
+def test_concurrent_creates_share_pipelines_and_each_is_stored(database_url: str):
     caller = Caller(_tenant(), "alice")
     count = 40
 
@@ -106,7 +106,7 @@ def test_a_lone_create_is_one_statement(database_url: str):
     _run(database_url, work)
 
 
-def test_concurrent_writes_of_other_tenants_and_apps_never_share_a_statement(
+def test_concurrent_writes_of_other_tenants_and_apps_never_share_a_pipeline(
     database_url: str,
 ):
     tenant_a, tenant_b = _tenant(), _tenant()
