@@ -1,12 +1,13 @@
 """Before/after: the working tree against an earlier revision, interleaved on one machine.
 
-    python -m bench.ab --before REV [--scenarios get,list] [--rounds 3] [--duration 5]
+    python -m bench.ab --before REV [--scenarios get,list] [--rounds 3] [--duration 5] [--workers 1]
 
 On a shared machine absolute numbers drift by tens of percent within minutes,
 so two `bench.run`s taken at different times cannot show what a change did.
 This runs the two servers in turns (after, before, after, before, …) against
-the same seeded database (bench.run's main dataset), one worker each so the
-numbers are the code's rather than SO_REUSEPORT's placement, with the same
+the same seeded database (bench.run's main dataset), one worker each by
+default so the numbers are the code's rather than SO_REUSEPORT's placement
+(--workers N when the change is about several workers), with the same
 h2load settings as bench.run, and reports the median of the rounds. The
 earlier revision is checked out as a git worktree under bench/.data and run
 with its own `src/` first on PYTHONPATH (the venv, protos and harness are
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default="echo,get,list,create,update")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="COHORTS_WORKERS for both servers (default 1)"
+    )
     args = parser.parse_args(argv)
     scenarios = args.scenarios.split(",")
     before_tree = worktree(args.before)
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                     restore_encodings(dataset.owner_url)
                 # The harness migrated the database to this tree's head, which an
                 # earlier revision's migrations may not know.
-                bench.start_server(dataset.owner_url, 1, migrate_on_start=False)
+                bench.start_server(dataset.owner_url, args.workers, migrate_on_start=False)
                 try:
                     for name in scenarios:
                         m = bench.h2load(name, R.single(calls[name], bench.args), bearer)
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 "before": args.before,
                 "after": R.git_revision(),
                 "machine": R.machine(),
-                "workers": 1,
+                "workers": args.workers,
                 "rounds": args.rounds,
                 "duration_s": args.duration,
                 "medians": summary,
