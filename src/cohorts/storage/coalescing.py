@@ -258,9 +258,10 @@ class KeyedReads(_Coalescer[_ReadBatch]):
 
 
 class _PendingWrite:
-    __slots__ = ("params", "future", "deadline")
+    __slots__ = ("key", "params", "future", "deadline")
 
-    def __init__(self, params: dict[str, Any], future: asyncio.Future[bool]) -> None:
+    def __init__(self, key: str, params: dict[str, Any], future: asyncio.Future[bool]) -> None:
+        self.key = key
         self.params = params
         self.future = future
         self.deadline = _deadline_of_caller()
@@ -274,7 +275,7 @@ class _WriteBatch(_Batch):
     def __init__(self, batch_id: Hashable, caller: Caller, sql: str) -> None:
         super().__init__(batch_id, caller)
         self.sql = sql
-        self.writes: list[tuple[str, _PendingWrite]] = []
+        self.writes: list[_PendingWrite] = []
 
     def size(self) -> int:
         return len(self.writes)
@@ -307,17 +308,16 @@ class RowWrites(_Coalescer[_WriteBatch]):
         batch_id = (sql, caller.tenant_id, caller.app_id)
         batch = self._forming_batch(batch_id, lambda: _WriteBatch(batch_id, caller, sql))
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        batch.writes.append((key, _PendingWrite(params, future)))
+        batch.writes.append(_PendingWrite(key, params, future))
         if batch.size() >= MAX_BATCH_WRITES:
             self._send(batch)
         return await future
 
     async def _execute(self, batch: _WriteBatch) -> None:
-        pending = sorted(
-            (entry for entry in batch.writes if not entry[1].future.done()),
-            key=lambda entry: entry[0],
+        writes = sorted(
+            (write for write in batch.writes if not write.future.done()),
+            key=lambda write: write.key,
         )
-        writes = [write for _, write in pending]
         if not writes:
             return
         deadlines = [write.deadline for write in writes if write.deadline is not None]
