@@ -37,7 +37,7 @@ RunEach = Callable[[Caller, str, list[dict[str, Any]]], Awaitable[list[list[Row]
 MAX_BATCHES_IN_FLIGHT = 4
 # While other batches of the scope are out, a new one gathers for this long:
 # under load that is a fraction of a call's time, and it multiplies the batch.
-BATCH_WINDOW_SECONDS = 0.002
+BATCH_WINDOW_SECONDS = 0.005
 MAX_BATCH_KEYS = 100
 MAX_BATCH_WRITES = 32
 
