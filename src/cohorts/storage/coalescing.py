@@ -10,7 +10,9 @@ driver call, one pipeline, one round trip, one commit) then answers many
 calls, and that per-batch cost is what bounds the service (docs/performance.md).
 
 KeyedReads batches reads of single rows by key (`key = ANY(keys)`) into one
-statement; RowWrites batches single-row writes into one pipeline and commit.
+statement; SharedReads batches other reads (a List page) into one pipeline,
+each with its own parameters; RowWrites batches single-row writes into one
+pipeline and commit.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ Row = tuple[Any, ...]
 # (the last argument asks for binary-format results).
 RunStatement = Callable[[Caller, str, dict[str, Any], bool], Awaitable[list[Row]]]
 # Runs one statement once per parameter set in the caller's scope, in one
-# implicit transaction: each run's rows.
-RunEach = Callable[[Caller, str, list[dict[str, Any]]], Awaitable[list[list[Row]]]]
+# implicit transaction: each run's rows (the last argument as for RunStatement).
+RunEach = Callable[[Caller, str, list[dict[str, Any]], bool], Awaitable[list[list[Row]]]]
 
 # Enough to keep a scope's calls moving while batches are on the wire; few
 # enough that batches grow under load instead of taking every connection.
@@ -39,7 +41,7 @@ MAX_BATCHES_IN_FLIGHT = 4
 # under load that is a fraction of a call's time, and it multiplies the batch.
 BATCH_WINDOW_SECONDS = 0.005
 MAX_BATCH_KEYS = 100
-MAX_BATCH_WRITES = 32
+MAX_BATCH_STATEMENTS = 32
 
 
 class _Batch:
@@ -257,100 +259,150 @@ class KeyedReads(_Coalescer[_ReadBatch]):
             batch.resolve(rows)
 
 
-class _PendingWrite:
+class _PendingStatement:
+    """One caller's run of a batch's statement: its parameters and where its rows go."""
+
     __slots__ = ("key", "params", "future", "deadline")
 
-    def __init__(self, key: str, params: dict[str, Any], future: asyncio.Future[bool]) -> None:
+    def __init__(self, key: str, params: dict[str, Any], future: asyncio.Future[list[Row]]) -> None:
         self.key = key
         self.params = params
         self.future = future
         self.deadline = _deadline_of_caller()
 
 
-class _WriteBatch(_Batch):
-    """Writes of one statement and scope, each with its own parameters."""
+class _StatementBatch(_Batch):
+    """Runs of one statement and scope, each with its own parameters."""
 
-    __slots__ = ("sql", "writes")
+    __slots__ = ("sql", "binary", "runs")
 
-    def __init__(self, batch_id: Hashable, caller: Caller, sql: str) -> None:
+    def __init__(self, batch_id: Hashable, caller: Caller, sql: str, binary: bool) -> None:
         super().__init__(batch_id, caller)
         self.sql = sql
-        self.writes: list[_PendingWrite] = []
+        self.binary = binary
+        self.runs: list[_PendingStatement] = []
 
     def size(self) -> int:
-        return len(self.writes)
+        return len(self.runs)
 
 
-class RowWrites(_Coalescer[_WriteBatch]):
-    """Coalesces concurrent single-row writes of the same statement and scope.
+class _SharedPipelines(_Coalescer[_StatementBatch]):
+    """Runs a statement once per caller, for all the callers of a batch, in one pipeline.
 
-    A batch runs the statement once per write (psycopg's executemany) in one
-    pipeline: one round trip, one implicit transaction, one commit. Its writes
-    commit together or not at all. When it fails for a reason that may be one
-    write's (a constraint, a deadlock, one caller's deadline), nothing was
-    written and each write is sent again alone, so one write's failure is only
+    One round trip and one implicit transaction: the runs of a batch succeed
+    together or not at all. When the batch fails for a reason that may be
+    one run's (a constraint, a deadlock, one caller's deadline), nothing was
+    committed and each run is sent again alone, so one run's failure is only
     its own caller's. When the database could not be reached the outcome is
     unknown and every caller hears so (UNAVAILABLE), as it would alone.
+    A caller cancelled before its batch leaves takes its run out of it.
     """
 
     def __init__(self, run_each: RunEach) -> None:
         super().__init__()
         self._run_each = run_each
 
+    async def _rows(
+        self, caller: Caller, sql: str, params: dict[str, Any], *, key: str, binary: bool
+    ) -> list[Row]:
+        # The scope is in the batch id because the statement runs in one scope.
+        batch_id = (sql, binary, caller.tenant_id, caller.app_id)
+        batch = self._forming_batch(
+            batch_id, lambda: _StatementBatch(batch_id, caller, sql, binary)
+        )
+        future: asyncio.Future[list[Row]] = asyncio.get_running_loop().create_future()
+        batch.runs.append(_PendingStatement(key, params, future))
+        if batch.size() >= MAX_BATCH_STATEMENTS:
+            self._send(batch)
+        return await future
+
+    def _ordered(self, runs: list[_PendingStatement]) -> list[_PendingStatement]:
+        """The order the runs go out in."""
+        return runs
+
+    def _seconds_remaining(self, runs: list[_PendingStatement]) -> float | None:
+        """How long the batch may take."""
+        raise NotImplementedError
+
+    async def _execute(self, batch: _StatementBatch) -> None:
+        runs = self._ordered([run for run in batch.runs if not run.future.done()])
+        if not runs:
+            return
+        try:
+            with request_deadline(self._seconds_remaining(runs)):
+                results = await self._run_each(
+                    batch.caller, batch.sql, [run.params for run in runs], batch.binary
+                )
+        except Exception as error:
+            if len(runs) == 1 or isinstance(error, StorageUnavailable):
+                for run in runs:
+                    _fail(run.future, error)
+                return
+            await asyncio.gather(*(self._retried_alone(batch, run) for run in runs))
+        except BaseException as error:
+            for run in runs:
+                _fail(run.future, error)
+            raise
+        else:
+            for run, rows in zip(runs, results, strict=True):
+                if not run.future.done():
+                    run.future.set_result(rows)
+
+    async def _retried_alone(self, batch: _StatementBatch, run: _PendingStatement) -> None:
+        if run.future.done():
+            return
+        try:
+            with request_deadline(_remaining(run.deadline)):
+                (rows,) = await self._run_each(batch.caller, batch.sql, [run.params], batch.binary)
+        except Exception as error:
+            _fail(run.future, error)
+        else:
+            if not run.future.done():
+                run.future.set_result(rows)
+
+
+class RowWrites(_SharedPipelines):
+    """Coalesces concurrent single-row writes of the same statement and scope (group commit).
+
+    The writes of a batch commit together, with one commit.
+    """
+
     async def write(self, caller: Caller, sql: str, params: dict[str, Any], *, key: str) -> bool:
         """Whether sql, run with params, returned a row: whether it wrote.
 
         Writes run in key order within a batch, so batches that touch the same
-        rows lock them in the same order. A caller cancelled before its batch
-        leaves takes its write out of it.
+        rows lock them in the same order.
         """
-        # The scope is in the batch id because the statement runs in one scope.
-        batch_id = (sql, caller.tenant_id, caller.app_id)
-        batch = self._forming_batch(batch_id, lambda: _WriteBatch(batch_id, caller, sql))
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        batch.writes.append(_PendingWrite(key, params, future))
-        if batch.size() >= MAX_BATCH_WRITES:
-            self._send(batch)
-        return await future
+        return bool(await self._rows(caller, sql, params, key=key, binary=False))
 
-    async def _execute(self, batch: _WriteBatch) -> None:
-        writes = sorted(
-            (write for write in batch.writes if not write.future.done()),
-            key=lambda write: write.key,
-        )
-        if not writes:
-            return
-        deadlines = [write.deadline for write in writes if write.deadline is not None]
-        try:
-            # The least patient caller bounds the batch: no caller may hear
-            # of a failure while its write is still being committed.
-            with request_deadline(_remaining(min(deadlines)) if deadlines else None):
-                results = await self._run_each(
-                    batch.caller, batch.sql, [write.params for write in writes]
-                )
-        except Exception as error:
-            if len(writes) == 1 or isinstance(error, StorageUnavailable):
-                for write in writes:
-                    _fail(write.future, error)
-                return
-            await asyncio.gather(*(self._retried_alone(batch, write) for write in writes))
-        except BaseException as error:
-            for write in writes:
-                _fail(write.future, error)
-            raise
-        else:
-            for write, rows in zip(writes, results, strict=True):
-                if not write.future.done():
-                    write.future.set_result(bool(rows))
+    def _ordered(self, runs: list[_PendingStatement]) -> list[_PendingStatement]:
+        return sorted(runs, key=lambda run: run.key)
 
-    async def _retried_alone(self, batch: _WriteBatch, write: _PendingWrite) -> None:
-        if write.future.done():
-            return
-        try:
-            with request_deadline(_remaining(write.deadline)):
-                (rows,) = await self._run_each(batch.caller, batch.sql, [write.params])
-        except Exception as error:
-            _fail(write.future, error)
-        else:
-            if not write.future.done():
-                write.future.set_result(bool(rows))
+    def _seconds_remaining(self, runs: list[_PendingStatement]) -> float | None:
+        # The least patient caller bounds the batch: no caller may hear of a
+        # failure while its write is still being committed.
+        deadlines = [run.deadline for run in runs if run.deadline is not None]
+        return _remaining(min(deadlines)) if deadlines else None
+
+
+class SharedReads(_SharedPipelines):
+    """Coalesces concurrent reads of the same statement and scope into one pipeline.
+
+    For statements KeyedReads cannot merge into one (a List page): each read
+    keeps its own parameters and rows, and the batch shares the round trip
+    and the scope.
+    """
+
+    async def read(
+        self, caller: Caller, sql: str, params: dict[str, Any], *, binary: bool
+    ) -> list[Row]:
+        """The rows of sql run with params in caller's scope."""
+        return await self._rows(caller, sql, params, key="", binary=binary)
+
+    def _seconds_remaining(self, runs: list[_PendingStatement]) -> float | None:
+        # The batch serves its most patient caller; the others stop waiting
+        # at their own deadlines and their rows are dropped.
+        deadlines = [run.deadline for run in runs]
+        if None in deadlines:
+            return None
+        return _remaining(max(deadline for deadline in deadlines if deadline is not None))

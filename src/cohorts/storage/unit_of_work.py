@@ -24,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import DeadlineExceeded, DomainError, StorageUnavailable
 from cohorts.service.deadlines import seconds_remaining
-from cohorts.storage.coalescing import KeyedReads, Row, RowWrites
+from cohorts.storage.coalescing import KeyedReads, Row, RowWrites, SharedReads
 from cohorts.storage.database import PooledConnection
 from cohorts.storage.repository import SqlCohortRepository
 
@@ -207,35 +207,37 @@ class SqlUnitOfWork:
     async def fetch(self, sql: str, params: dict[str, Any], *, binary: bool = False) -> list[Row]:
         """Run one statement in this unit's scope; its rows ([] when it returns none).
 
+        A read-only unit's statement shares a pipeline with concurrent reads
+        of the same statement and scope (storage/coalescing.py).
+
         binary: results in PostgreSQL's binary format, cheaper to load for
         bytea (no hex to decode) and timestamps.
         """
+        if self._read_only:
+            return await self._factory.shared_reads.read(self._caller, sql, params, binary=binary)
         (rows,) = await self._run(sql, [params], binary=binary)
         return rows
-
-    async def fetch_each(self, sql: str, params_seq: list[dict[str, Any]]) -> list[list[Row]]:
-        """Run one statement once per parameter set, in this unit's scope: each run's rows.
-
-        In one pipeline: outside a transaction the runs are one implicit
-        transaction, so they commit together or not at all.
-        """
-        return await self._run(sql, params_seq, binary=False)
 
     async def _run(
         self, sql: str, params_seq: list[dict[str, Any]], *, binary: bool
     ) -> list[list[Row]]:
+        """Run sql once per parameter set in one pipeline: each run's rows.
+
+        Outside a transaction the runs are one implicit transaction, so they
+        commit together or not at all.
+        """
         try:
             connection = self._connection or await self._connect()
             with ExitStack() as hooks:
                 for hook in self._factory.statement_hooks:
                     hooks.enter_context(hook(sql))
                 cursor = (
-                    connection.unit_cursor
+                    connection.unit_cursor(binary=binary)
                     if isinstance(connection, PooledConnection)
-                    else connection.cursor()
+                    else connection.cursor(binary=binary)
                 )
                 if self._in_transaction:
-                    await _execute(cursor, sql, params_seq, binary)
+                    await _execute(cursor, sql, params_seq)
                     return await _results(cursor, len(params_seq))
                 scope = self._scope()
                 # Leaving the block sends the one Sync (a sync() inside it
@@ -245,7 +247,7 @@ class SqlUnitOfWork:
                         self._in_transaction = True
                         await connection.execute("BEGIN")
                     await cursor.execute(_SCOPE, scope)
-                    await _execute(cursor, sql, params_seq, binary)
+                    await _execute(cursor, sql, params_seq)
                 return await _results(cursor, len(params_seq))
         except psycopg.Error as error:
             raise self._translated(error) from error
@@ -308,10 +310,10 @@ class SqlUnitOfWork:
 
 
 async def _execute(
-    cursor: psycopg.AsyncCursor[Any], sql: str, params_seq: list[dict[str, Any]], binary: bool
+    cursor: psycopg.AsyncCursor[Any], sql: str, params_seq: list[dict[str, Any]]
 ) -> None:
     if len(params_seq) == 1:
-        await cursor.execute(sql, params_seq[0], binary=binary)
+        await cursor.execute(sql, params_seq[0])
     else:
         await cursor.executemany(sql, params_seq, returning=True)
 
@@ -354,19 +356,26 @@ class SqlUnitOfWorkFactory:
         # Called around every statement (tracing spans, statement capture in tests).
         self.statement_hooks: list[StatementHook] = []
         self.keyed_reads = KeyedReads(self._read_alone)
+        self.shared_reads = SharedReads(self._read_each)
         self.row_writes = RowWrites(self._write_each)
 
     async def _read_alone(
         self, caller: Caller, sql: str, params: dict[str, Any], binary: bool
     ) -> list[Row]:
+        (rows,) = await self._read_each(caller, sql, [params], binary)
+        return rows
+
+    async def _read_each(
+        self, caller: Caller, sql: str, params_seq: list[dict[str, Any]], binary: bool
+    ) -> list[list[Row]]:
         async with SqlUnitOfWork(self, caller, read_only=True) as unit:
-            return await unit.fetch(sql, params, binary=binary)
+            return await unit._run(sql, params_seq, binary=binary)
 
     async def _write_each(
-        self, caller: Caller, sql: str, params_seq: list[dict[str, Any]]
+        self, caller: Caller, sql: str, params_seq: list[dict[str, Any]], binary: bool
     ) -> list[list[Row]]:
         async with SqlUnitOfWork(self, caller, read_only=False, autocommit=True) as unit:
-            return await unit.fetch_each(sql, params_seq)
+            return await unit._run(sql, params_seq, binary=binary)
 
     def __call__(
         self, caller: Caller, *, read_only: bool = False, autocommit: bool = False

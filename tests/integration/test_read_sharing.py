@@ -1,0 +1,153 @@
+"""Concurrent reads of one statement share a pipeline (storage/coalescing.py SharedReads).
+
+Each read keeps its own parameters and rows; scopes never share a pipeline,
+and one read's failure is only its own caller's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+from learning.v1 import cohort_pb2
+
+from cohorts.api.wire import COHORT_WIRE
+from cohorts.domain.caller import Caller
+from cohorts.domain.cohort import CohortContent
+from cohorts.service.cohorts import CohortUseCases, ListRequest
+from cohorts.service.deadlines import request_deadline
+from cohorts.service.page_tokens import PageTokenCodec
+from cohorts.storage.database import as_role, open_pool
+from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
+
+_decode = cohort_pb2.Cohort.FromString
+
+
+def _tenant() -> str:
+    return f"share-{uuid.uuid4().hex[:10]}"
+
+
+class _Pipelines:
+    """Counts the pipelines a factory sends whose statement starts with prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.sent = 0
+
+    def hook(self, sql: str) -> Any:
+        @contextmanager
+        def counted() -> Iterator[None]:
+            if sql.lstrip().startswith(self.prefix):
+                self.sent += 1
+            yield
+
+        return counted()
+
+
+def _run(
+    database_url: str,
+    work: Callable[[SqlUnitOfWorkFactory, CohortUseCases], Awaitable[Any]],
+) -> Any:
+    async def main() -> Any:
+        pool = await open_pool(as_role(database_url), pool_size=4, pool_timeout_seconds=5)
+        await pool.wait()
+        factory = SqlUnitOfWorkFactory(pool)
+        try:
+            return await work(factory, CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE))
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+async def _seed(cases: CohortUseCases, caller: Caller, count: int) -> list[str]:
+    created = [await cases.create(caller, CohortContent(name=f"c{i}")) for i in range(count)]
+    return [_decode(cohort).id for cohort in created]
+
+
+async def _listed(cases: CohortUseCases, caller: Caller, page_size: int) -> list[str]:
+    page = await cases.list(caller, ListRequest(page_size=page_size))
+    return [_decode(cohort).id for cohort in page.cohorts]
+
+
+def test_concurrent_lists_share_pipelines_and_each_gets_its_own_page(database_url: str):
+    caller = Caller(_tenant(), "alice")
+    page_sizes = list(range(1, 13)) * 2
+
+    async def work(factory: SqlUnitOfWorkFactory, cases: CohortUseCases) -> None:
+        await _seed(cases, caller, 12)
+        alone = {size: await _listed(cases, caller, size) for size in set(page_sizes)}
+        lists = _Pipelines("SELECT")
+        factory.statement_hooks.append(lists.hook)
+        together = await asyncio.gather(*(_listed(cases, caller, size) for size in page_sizes))
+        assert together == [alone[size] for size in page_sizes]
+        assert [len(ids) for ids in together] == page_sizes
+        assert lists.sent < len(page_sizes) / 4, lists.sent
+
+    _run(database_url, work)
+
+
+def test_concurrent_lists_of_other_tenants_and_apps_never_share_a_pipeline(database_url: str):
+    tenant_a, tenant_b = _tenant(), _tenant()
+    callers = [
+        Caller(tenant_a, "alice"),
+        Caller(tenant_a, "svc", app_id="app-1"),
+        Caller(tenant_a, "svc", app_id="app-2"),
+        Caller(tenant_b, "bob"),
+    ]
+
+    async def work(_: SqlUnitOfWorkFactory, cases: CohortUseCases) -> None:
+        own = {caller: set(await _seed(cases, caller, 3)) for caller in callers[1:]}
+        # The tenant-wide caller sees its apps' cohorts too.
+        own[callers[0]] = own[callers[1]] | own[callers[2]]
+        rounds = [caller for caller in callers for _ in range(5)]
+        seen = await asyncio.gather(*(_listed(cases, caller, 50) for caller in rounds))
+        assert [set(ids) for ids in seen] == [own[caller] for caller in rounds]
+
+    _run(database_url, work)
+
+
+def test_a_read_the_database_refuses_fails_alone(database_url: str):
+    caller = Caller(_tenant(), "alice")
+    values = ["1", "2", "not a number", "4"]
+
+    async def work(factory: SqlUnitOfWorkFactory, _: CohortUseCases) -> list[Any]:
+        async def read(value: str) -> Any:
+            async with factory(caller, read_only=True) as unit:
+                return await unit.fetch("SELECT %(value)s::int", {"value": value})
+
+        return await asyncio.gather(*(read(value) for value in values), return_exceptions=True)
+
+    one, two, refused, four = _run(database_url, work)
+    assert (one, two, four) == ([(1,)], [(2,)], [(4,)])
+    assert isinstance(refused, psycopg.errors.InvalidTextRepresentation)
+
+
+def test_a_shared_read_runs_for_its_most_patient_caller(database_url: str):
+    caller = Caller(_tenant(), "alice")
+
+    async def work(factory: SqlUnitOfWorkFactory, _: CohortUseCases) -> tuple[Any, int]:
+        sleeps = _Pipelines("SELECT pg_sleep")
+        factory.statement_hooks.append(sleeps.hook)
+
+        async def read(deadline: float | None) -> Any:
+            with request_deadline(deadline):
+                async with factory(caller, read_only=True) as unit:
+                    return await unit.fetch("SELECT pg_sleep(0.3), %(n)s::int", {"n": 7})
+
+        impatient = asyncio.ensure_future(asyncio.wait_for(read(0.15), 0.1))
+        patient = asyncio.ensure_future(read(5.0))
+        with pytest.raises(TimeoutError):
+            await impatient
+        return await patient, sleeps.sent
+
+    rows, sent = _run(database_url, work)
+    assert rows == [("", 7)]
+    # Bounded by the impatient caller, the statement would be cancelled and
+    # the patient read sent a second time.
+    assert sent == 1
