@@ -40,6 +40,8 @@ MAX_BATCHES_IN_FLIGHT = 4
 # While other batches of the scope are out, a new one gathers for this long:
 # under load that is a fraction of a call's time, and it multiplies the batch.
 BATCH_WINDOW_SECONDS = 0.005
+# A write batch also pays a commit (a WAL flush), so gathering longer pays more.
+WRITE_BATCH_WINDOW_SECONDS = 0.010
 MAX_BATCH_KEYS = 100
 MAX_BATCH_STATEMENTS = 32
 
@@ -64,6 +66,8 @@ B = TypeVar("B", bound=_Batch)
 class _Coalescer(Generic[B]):
     """When batches of one statement and scope leave (see the module docstring)."""
 
+    window_seconds = BATCH_WINDOW_SECONDS
+
     def __init__(self) -> None:
         self._forming: dict[Hashable, B] = {}
         self._in_flight: dict[Hashable, int] = {}
@@ -83,7 +87,7 @@ class _Coalescer(Generic[B]):
             # ready now have joined, so a lone call waits for nothing.
             loop.call_soon(self._send, batch)
         elif in_flight < MAX_BATCHES_IN_FLIGHT:
-            loop.call_later(BATCH_WINDOW_SECONDS, self._send, batch)
+            loop.call_later(self.window_seconds, self._send, batch)
         # else: the first batch to come back sends this one (_finished).
         return batch
 
@@ -366,6 +370,8 @@ class RowWrites(_SharedPipelines):
 
     The writes of a batch commit together, with one commit.
     """
+
+    window_seconds = WRITE_BATCH_WINDOW_SECONDS
 
     async def write(self, caller: Caller, sql: str, params: dict[str, Any], *, key: str) -> bool:
         """Whether sql, run with params, returned a row: whether it wrote.
