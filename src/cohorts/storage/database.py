@@ -64,25 +64,20 @@ def psycopg_conninfo(database_url: str) -> str:
 
 
 class PooledConnection(psycopg.AsyncConnection[Any]):
-    """A pool connection keeping cursors for every unit of work that borrows it.
+    """A pool connection keeping one cursor for every unit of work that borrows it.
 
     A cursor per statement costs its construction (adapters, transformer) on
     every call, about 15% of a pipelined unit's driver time; a unit runs one
-    statement at a time, so one cursor per result format serves them all.
+    statement at a time, so one cursor serves them all.
     """
 
-    _text_cursor: psycopg.AsyncCursor[Any] | None = None
-    _binary_cursor: psycopg.AsyncCursor[Any] | None = None
+    _unit_cursor: psycopg.AsyncCursor[Any] | None = None
 
-    def unit_cursor(self, *, binary: bool) -> psycopg.AsyncCursor[Any]:
-        """The connection's cursor whose results come in binary (or text) format."""
-        if binary:
-            if self._binary_cursor is None:
-                self._binary_cursor = self.cursor(binary=True)
-            return self._binary_cursor
-        if self._text_cursor is None:
-            self._text_cursor = self.cursor()
-        return self._text_cursor
+    @property
+    def unit_cursor(self) -> psycopg.AsyncCursor[Any]:
+        if self._unit_cursor is None:
+            self._unit_cursor = self.cursor()
+        return self._unit_cursor
 
 
 async def open_pool(

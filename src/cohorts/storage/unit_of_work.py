@@ -18,7 +18,7 @@ from typing import Any, Protocol, Self
 
 import psycopg
 import psycopg.errors
-from psycopg.pq import ExecStatus
+from psycopg.pq import ExecStatus, Format
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cohorts.domain.caller import Caller
@@ -232,10 +232,12 @@ class SqlUnitOfWork:
                 for hook in self._factory.statement_hooks:
                     hooks.enter_context(hook(sql))
                 cursor = (
-                    connection.unit_cursor(binary=binary)
+                    connection.unit_cursor
                     if isinstance(connection, PooledConnection)
-                    else connection.cursor(binary=binary)
+                    else connection.cursor()
                 )
+                # executemany takes no result format of its own: it uses the cursor's.
+                cursor.format = Format.BINARY if binary else Format.TEXT
                 if self._in_transaction:
                     await _execute(cursor, sql, params_seq)
                     return await _results(cursor, len(params_seq))
