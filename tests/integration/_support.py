@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 import psycopg
@@ -15,7 +16,11 @@ from grpc_status import rpc_status
 from learning.v1 import cohort_pb2, cohort_service_pb2
 from psycopg.rows import dict_row
 
+from cohorts.storage.database import as_role, open_pool
+
 ERROR_DOMAIN = "cohorts.learning.v1"
+
+T = TypeVar("T")
 
 # Every field the server owns; an update must never change any of them except
 # version, updated_at and updated_by.
@@ -235,3 +240,17 @@ def server_fields_of(cohort: cohort_pb2.Cohort) -> cohort_pb2.Cohort:
 def stamp(value: timestamp_pb2.Timestamp) -> tuple[int, int]:
     """A timestamp as a comparable tuple."""
     return (value.seconds, value.nanos)
+
+
+def on_app_pool(database_url: str, work: Callable[[Any], Awaitable[T]], *, pool_size: int = 4) -> T:
+    """work(pool) on a fresh pool of the service's role (row-level security applies)."""
+
+    async def main() -> T:
+        pool = await open_pool(as_role(database_url), pool_size=pool_size, pool_timeout_seconds=5)
+        await pool.wait()
+        try:
+            return await work(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())

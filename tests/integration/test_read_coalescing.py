@@ -17,8 +17,8 @@ from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import NotFound, StorageUnavailable
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.page_tokens import PageTokenCodec
-from cohorts.storage.database import as_role, open_pool
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
+from tests.integration._support import on_app_pool
 
 
 def _tenant() -> str:
@@ -47,20 +47,15 @@ def _run(
     *,
     pool_size: int = 4,
 ) -> Any:
-    async def main() -> Any:
-        pool = await open_pool(as_role(database_url), pool_size=pool_size, pool_timeout_seconds=5)
-        await pool.wait()
+    async def on_pool(pool: Any) -> Any:
         factory = SqlUnitOfWorkFactory(pool)
         statements = _Statements()
         factory.statement_hooks.append(statements.hook)
-        try:
-            return await work(
-                CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE), statements, factory
-            )
-        finally:
-            await pool.close()
+        return await work(
+            CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE), statements, factory
+        )
 
-    return asyncio.run(main())
+    return on_app_pool(database_url, on_pool, pool_size=pool_size)
 
 
 _decode = cohort_pb2.Cohort.FromString

@@ -22,8 +22,8 @@ from cohorts.domain.cohort import CohortContent
 from cohorts.service.cohorts import CohortUseCases, ListRequest
 from cohorts.service.deadlines import request_deadline
 from cohorts.service.page_tokens import PageTokenCodec
-from cohorts.storage.database import as_role, open_pool
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
+from tests.integration._support import on_app_pool
 
 _decode = cohort_pb2.Cohort.FromString
 
@@ -53,16 +53,11 @@ def _run(
     database_url: str,
     work: Callable[[SqlUnitOfWorkFactory, CohortUseCases], Awaitable[Any]],
 ) -> Any:
-    async def main() -> Any:
-        pool = await open_pool(as_role(database_url), pool_size=4, pool_timeout_seconds=5)
-        await pool.wait()
+    async def on_pool(pool: Any) -> Any:
         factory = SqlUnitOfWorkFactory(pool)
-        try:
-            return await work(factory, CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE))
-        finally:
-            await pool.close()
+        return await work(factory, CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE))
 
-    return asyncio.run(main())
+    return on_app_pool(database_url, on_pool)
 
 
 async def _seed(cases: CohortUseCases, caller: Caller, count: int) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,8 +16,9 @@ from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.page_tokens import PageTokenCodec
-from cohorts.storage.database import APP_ROLE, as_role, open_pool
+from cohorts.storage.database import APP_ROLE
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
+from tests.integration._support import on_app_pool
 
 
 def _tenant() -> str:
@@ -27,16 +27,7 @@ def _tenant() -> str:
 
 def _run(database_url: str, work: Callable[[Any], Awaitable[Any]], *, pool_size: int = 1) -> Any:
     """Run work(pool) on an app-role pool of pool_size connections."""
-
-    async def main() -> Any:
-        pool = await open_pool(as_role(database_url), pool_size=pool_size, pool_timeout_seconds=5)
-        await pool.wait()
-        try:
-            return await work(pool)
-        finally:
-            await pool.close()
-
-    return asyncio.run(main())
+    return on_app_pool(database_url, work, pool_size=pool_size)
 
 
 async def _seed(pool: Any, caller: Caller, count: int) -> list[str]:

@@ -18,8 +18,8 @@ from cohorts.domain.errors import DeadlineExceeded, VersionMismatch
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.deadlines import request_deadline
 from cohorts.service.page_tokens import PageTokenCodec
-from cohorts.storage.database import as_role, open_pool
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
+from tests.integration._support import on_app_pool
 
 _decode = cohort_pb2.Cohort.FromString
 
@@ -55,18 +55,13 @@ def _run(
     database_url: str,
     work: Callable[[CohortUseCases, _Writes], Awaitable[Any]],
 ) -> Any:
-    async def main() -> Any:
-        pool = await open_pool(as_role(database_url), pool_size=4, pool_timeout_seconds=5)
-        await pool.wait()
+    async def on_pool(pool: Any) -> Any:
         factory = SqlUnitOfWorkFactory(pool)
         writes = _Writes()
         factory.statement_hooks.append(writes.hook)
-        try:
-            return await work(CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE), writes)
-        finally:
-            await pool.close()
+        return await work(CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE), writes)
 
-    return asyncio.run(main())
+    return on_app_pool(database_url, on_pool)
 
 
 def _stored(database_url: str, ids: list[str]) -> dict[str, tuple[str, str | None, str]]:
