@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import FieldViolation
@@ -95,7 +96,11 @@ def metadata_problem(metadata: dict[str, Any]) -> str | None:
     problem = _json_problem(metadata, depth=1)
     if problem:
         return problem
-    size = len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode())
+    # Compact UTF-8, as storage sends it to PostgreSQL (and ~15x faster than json.dumps).
+    try:
+        size = len(orjson.dumps(metadata))
+    except orjson.JSONEncodeError as error:  # e.g. an integer beyond 64 bits
+        return f"cannot be written as JSON: {error}"
     if size > MAX_METADATA_BYTES:
         return f"is {size} bytes as JSON; at most {MAX_METADATA_BYTES} are allowed"
     return None
