@@ -4,10 +4,11 @@ Natural batching, as in DataLoader or group commit: a call that finds no
 batch forming for its statement and scope starts one. With nothing of that
 scope on the wire the batch leaves once the event loop has run the calls
 ready at that moment (a lone call waits for nothing); while other batches
-are out it gathers for up to BATCH_WINDOW_SECONDS, or until one of them
-returns when MAX_BATCHES_IN_FLIGHT are out. Under load one batch (one
-driver call, one pipeline, one round trip, one commit) then answers many
-calls, and that per-batch cost is what bounds the service (docs/performance.md).
+are out it gathers for up to BATCH_WINDOW_SECONDS (WRITE_BATCH_WINDOW_SECONDS
+for writes), or until one of them returns when MAX_BATCHES_IN_FLIGHT are
+out. Under load one batch (one driver call, one pipeline, one round trip, one
+commit) then answers many calls, and that per-batch cost is what bounds the
+service (docs/performance.md).
 
 KeyedReads batches reads of single rows by key (`key = ANY(keys)`) into one
 statement; SharedReads batches other reads (a List page) into one pipeline,
