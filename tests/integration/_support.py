@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import grpc
@@ -16,7 +17,11 @@ from grpc_status import rpc_status
 from learning.v1 import cohort_pb2, cohort_service_pb2
 from psycopg.rows import dict_row
 
+from cohorts.api.wire import COHORT_WIRE
+from cohorts.service.cohorts import CohortUseCases
+from cohorts.service.page_tokens import PageTokenCodec
 from cohorts.storage.database import as_role, open_pool
+from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 
 ERROR_DOMAIN = "cohorts.learning.v1"
 
@@ -254,3 +259,42 @@ def on_app_pool(database_url: str, work: Callable[[Any], Awaitable[T]], *, pool_
             await pool.close()
 
     return asyncio.run(main())
+
+
+def on_use_cases(
+    database_url: str,
+    work: Callable[[SqlUnitOfWorkFactory, CohortUseCases], Awaitable[T]],
+    *,
+    pool_size: int = 4,
+) -> T:
+    """work(factory, use cases) on a fresh app-role pool, without gRPC in between."""
+
+    async def on_pool(pool: Any) -> T:
+        factory = SqlUnitOfWorkFactory(pool)
+        return await work(factory, CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE))
+
+    return on_app_pool(database_url, on_pool, pool_size=pool_size)
+
+
+class StatementCounter:
+    """Counts the statements a factory sends that match, and which failed.
+
+    Install hook in factory.statement_hooks; a shared pipeline counts once.
+    """
+
+    def __init__(self, matches: Callable[[str], bool]) -> None:
+        self.matches = matches
+        self.sent = 0
+        self.failed = 0
+
+    def hook(self, sql: str) -> AbstractContextManager[None]:
+        return self._counted() if self.matches(sql) else nullcontext()
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        self.sent += 1
+        try:
+            yield
+        except BaseException:
+            self.failed += 1
+            raise

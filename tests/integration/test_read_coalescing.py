@@ -11,51 +11,34 @@ from typing import Any
 import psycopg
 from learning.v1 import cohort_pb2
 
-from cohorts.api.wire import COHORT_WIRE
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import NotFound, StorageUnavailable
 from cohorts.service.cohorts import CohortUseCases
-from cohorts.service.page_tokens import PageTokenCodec
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
-from tests.integration._support import on_app_pool
+from tests.integration._support import StatementCounter, on_use_cases
 
 
 def _tenant() -> str:
     return f"coalesce-{uuid.uuid4().hex[:10]}"
 
 
-class _Statements:
-    """Counts the statements a factory sends, by whether they read cohorts by id list."""
-
-    def __init__(self) -> None:
-        self.keyed_reads = 0
-
-    def hook(self, sql: str) -> Any:
-        @contextmanager
-        def counted() -> Iterator[None]:
-            if "ANY (" in sql:
-                self.keyed_reads += 1
-            yield
-
-        return counted()
+def _reads_by_id_list(sql: str) -> bool:
+    return "ANY (" in sql
 
 
 def _run(
     database_url: str,
-    work: Callable[[CohortUseCases, _Statements, SqlUnitOfWorkFactory], Awaitable[Any]],
+    work: Callable[[CohortUseCases, StatementCounter, SqlUnitOfWorkFactory], Awaitable[Any]],
     *,
     pool_size: int = 4,
 ) -> Any:
-    async def on_pool(pool: Any) -> Any:
-        factory = SqlUnitOfWorkFactory(pool)
-        statements = _Statements()
-        factory.statement_hooks.append(statements.hook)
-        return await work(
-            CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE), statements, factory
-        )
+    async def counted(factory: SqlUnitOfWorkFactory, cases: CohortUseCases) -> Any:
+        keyed_reads = StatementCounter(_reads_by_id_list)
+        factory.statement_hooks.append(keyed_reads.hook)
+        return await work(cases, keyed_reads, factory)
 
-    return on_app_pool(database_url, on_pool, pool_size=pool_size)
+    return on_use_cases(database_url, counted, pool_size=pool_size)
 
 
 _decode = cohort_pb2.Cohort.FromString
@@ -69,14 +52,14 @@ async def _seed(cases: CohortUseCases, caller: Caller, count: int) -> list[str]:
 def test_concurrent_gets_share_statements_and_each_gets_its_own_cohort(database_url: str):
     caller = Caller(_tenant(), "alice")
 
-    async def work(cases: CohortUseCases, statements: _Statements, _: Any) -> None:
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
         ids = await _seed(cases, caller, 40)
-        statements.keyed_reads = 0
+        keyed_reads.sent = 0
         got = map(_decode, await asyncio.gather(*(cases.get(caller, i) for i in ids)))
         assert [(cohort.id, cohort.name) for cohort in got] == [
             (cohort_id, f"c{i}") for i, cohort_id in enumerate(ids)
         ]
-        assert statements.keyed_reads < len(ids) / 4, statements.keyed_reads
+        assert keyed_reads.sent < len(ids) / 4, keyed_reads.sent
 
     _run(database_url, work)
 
@@ -84,11 +67,11 @@ def test_concurrent_gets_share_statements_and_each_gets_its_own_cohort(database_
 def test_a_lone_get_is_one_statement(database_url: str):
     caller = Caller(_tenant(), "alice")
 
-    async def work(cases: CohortUseCases, statements: _Statements, _: Any) -> None:
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
         (cohort_id,) = await _seed(cases, caller, 1)
-        statements.keyed_reads = 0
+        keyed_reads.sent = 0
         assert _decode(await cases.get(caller, cohort_id)).id == cohort_id
-        assert statements.keyed_reads == 1
+        assert keyed_reads.sent == 1
 
     _run(database_url, work)
 
@@ -101,7 +84,7 @@ def test_concurrent_gets_of_other_tenants_and_apps_never_see_each_others_rows(
     alice_app = Caller(tenant_a, "alice", app_id="app-1")
     bob = Caller(tenant_b, "bob")
 
-    async def work(cases: CohortUseCases, statements: _Statements, _: Any) -> None:
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
         ids_a = await _seed(cases, alice, 10)
         ids_b = await _seed(cases, bob, 10)
         calls = []
@@ -124,7 +107,7 @@ def test_concurrent_gets_of_other_tenants_and_apps_never_see_each_others_rows(
 def test_a_caller_that_gives_up_does_not_disturb_the_others_in_its_batch(database_url: str):
     caller = Caller(_tenant(), "alice")
 
-    async def work(cases: CohortUseCases, statements: _Statements, _: Any) -> None:
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
         ids = await _seed(cases, caller, 12)
         tasks = [asyncio.create_task(cases.get(caller, cohort_id)) for cohort_id in ids]
         await asyncio.sleep(0)  # every task has joined a batch
@@ -153,7 +136,9 @@ def test_every_caller_of_a_failed_batch_hears_of_the_failure(database_url: str):
             raise psycopg.OperationalError("server closed the connection unexpectedly")
         yield
 
-    async def work(cases: CohortUseCases, _: _Statements, factory: SqlUnitOfWorkFactory) -> None:
+    async def work(
+        cases: CohortUseCases, _: StatementCounter, factory: SqlUnitOfWorkFactory
+    ) -> None:
         ids = await _seed(cases, caller, 6)
         factory.statement_hooks.append(connection_lost)
         failing["on"] = True
@@ -172,11 +157,11 @@ def test_more_concurrent_gets_than_one_batch_holds_are_all_answered(database_url
     caller = Caller(_tenant(), "alice")
     count = 150
 
-    async def work(cases: CohortUseCases, statements: _Statements, _: Any) -> None:
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
         ids = await _seed(cases, caller, count)
-        statements.keyed_reads = 0
+        keyed_reads.sent = 0
         got = await asyncio.gather(*(cases.get(caller, cohort_id) for cohort_id in ids))
         assert [_decode(cohort).id for cohort in got] == ids
-        assert statements.keyed_reads >= 2  # at most MAX_BATCH_KEYS keys per statement
+        assert keyed_reads.sent >= 2  # at most MAX_BATCH_KEYS keys per statement
 
     _run(database_url, work, pool_size=2)

@@ -8,57 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import pytest
 from learning.v1 import cohort_pb2
 
-from cohorts.api.wire import COHORT_WIRE
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.service.cohorts import CohortUseCases, ListRequest
 from cohorts.service.deadlines import request_deadline
-from cohorts.service.page_tokens import PageTokenCodec
 from cohorts.storage.coalescing import MAX_BATCH_READS
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
-from tests.integration._support import on_app_pool
+from tests.integration._support import StatementCounter, on_use_cases
 
 _decode = cohort_pb2.Cohort.FromString
 
 
 def _tenant() -> str:
     return f"share-{uuid.uuid4().hex[:10]}"
-
-
-class _Pipelines:
-    """Counts the pipelines a factory sends whose statement starts with prefix."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.sent = 0
-
-    def hook(self, sql: str) -> Any:
-        @contextmanager
-        def counted() -> Iterator[None]:
-            if sql.lstrip().startswith(self.prefix):
-                self.sent += 1
-            yield
-
-        return counted()
-
-
-def _run(
-    database_url: str,
-    work: Callable[[SqlUnitOfWorkFactory, CohortUseCases], Awaitable[Any]],
-) -> Any:
-    async def on_pool(pool: Any) -> Any:
-        factory = SqlUnitOfWorkFactory(pool)
-        return await work(factory, CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE))
-
-    return on_app_pool(database_url, on_pool)
 
 
 async def _seed(cases: CohortUseCases, caller: Caller, count: int) -> list[str]:
@@ -78,7 +46,7 @@ def test_concurrent_lists_share_pipelines_and_each_gets_its_own_page(database_ur
     async def work(factory: SqlUnitOfWorkFactory, cases: CohortUseCases) -> None:
         await _seed(cases, caller, 12)
         alone = {size: await _listed(cases, caller, size) for size in set(page_sizes)}
-        lists = _Pipelines("SELECT")
+        lists = StatementCounter(lambda sql: sql.lstrip().startswith("SELECT"))
         factory.statement_hooks.append(lists.hook)
         together = await asyncio.gather(*(_listed(cases, caller, size) for size in page_sizes))
         assert together == [alone[size] for size in page_sizes]
@@ -86,7 +54,7 @@ def test_concurrent_lists_share_pipelines_and_each_gets_its_own_page(database_ur
         # Shared, but no batch loads more than MAX_BATCH_READS pages at once.
         assert len(page_sizes) / MAX_BATCH_READS <= lists.sent < len(page_sizes) / 2, lists.sent
 
-    _run(database_url, work)
+    on_use_cases(database_url, work)
 
 
 def test_concurrent_lists_of_other_tenants_and_apps_never_share_a_pipeline(database_url: str):
@@ -106,7 +74,7 @@ def test_concurrent_lists_of_other_tenants_and_apps_never_share_a_pipeline(datab
         seen = await asyncio.gather(*(_listed(cases, caller, 50) for caller in rounds))
         assert [set(ids) for ids in seen] == [own[caller] for caller in rounds]
 
-    _run(database_url, work)
+    on_use_cases(database_url, work)
 
 
 def test_a_read_the_database_refuses_fails_alone(database_url: str):
@@ -120,7 +88,7 @@ def test_a_read_the_database_refuses_fails_alone(database_url: str):
 
         return await asyncio.gather(*(read(value) for value in values), return_exceptions=True)
 
-    one, two, refused, four = _run(database_url, work)
+    one, two, refused, four = on_use_cases(database_url, work)
     assert (one, two, four) == ([(1,)], [(2,)], [(4,)])
     assert isinstance(refused, psycopg.errors.InvalidTextRepresentation)
 
@@ -129,7 +97,7 @@ def test_a_shared_read_runs_for_its_most_patient_caller(database_url: str):
     caller = Caller(_tenant(), "alice")
 
     async def work(factory: SqlUnitOfWorkFactory, _: CohortUseCases) -> tuple[Any, int]:
-        sleeps = _Pipelines("SELECT pg_sleep")
+        sleeps = StatementCounter(lambda sql: sql.startswith("SELECT pg_sleep"))
         factory.statement_hooks.append(sleeps.hook)
 
         async def read(deadline: float | None) -> Any:
@@ -143,7 +111,7 @@ def test_a_shared_read_runs_for_its_most_patient_caller(database_url: str):
             await impatient
         return await patient, sleeps.sent
 
-    rows, sent = _run(database_url, work)
+    rows, sent = on_use_cases(database_url, work)
     assert rows == [("", 7)]
     # Bounded by the impatient caller, the statement would be cancelled and
     # the patient read sent a second time.

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
 from learning.v1 import cohort_pb2
 
-from cohorts.api.wire import COHORT_WIRE
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import DeadlineExceeded, VersionMismatch
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.deadlines import request_deadline
-from cohorts.service.page_tokens import PageTokenCodec
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
-from tests.integration._support import on_app_pool
+from tests.integration._support import StatementCounter, on_use_cases
 
 _decode = cohort_pb2.Cohort.FromString
 
@@ -28,40 +25,20 @@ def _tenant() -> str:
     return f"group-{uuid.uuid4().hex[:10]}"
 
 
-class _Writes:
-    """The write statements a factory sends (a shared pipeline counts once), and which failed."""
-
-    def __init__(self) -> None:
-        self.statements = 0
-        self.failed = 0
-
-    def hook(self, sql: str) -> Any:
-        @contextmanager
-        def observed() -> Iterator[None]:
-            if not sql.startswith(("INSERT INTO cohorts", "UPDATE cohorts")):
-                yield
-                return
-            self.statements += 1
-            try:
-                yield
-            except BaseException:
-                self.failed += 1
-                raise
-
-        return observed()
+def _is_write(sql: str) -> bool:
+    return sql.startswith(("INSERT INTO cohorts", "UPDATE cohorts"))
 
 
 def _run(
     database_url: str,
-    work: Callable[[CohortUseCases, _Writes], Awaitable[Any]],
+    work: Callable[[CohortUseCases, StatementCounter], Awaitable[Any]],
 ) -> Any:
-    async def on_pool(pool: Any) -> Any:
-        factory = SqlUnitOfWorkFactory(pool)
-        writes = _Writes()
+    async def counted(factory: SqlUnitOfWorkFactory, cases: CohortUseCases) -> Any:
+        writes = StatementCounter(_is_write)
         factory.statement_hooks.append(writes.hook)
-        return await work(CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE), writes)
+        return await work(cases, writes)
 
-    return on_app_pool(database_url, on_pool)
+    return on_use_cases(database_url, counted)
 
 
 def _stored(database_url: str, ids: list[str]) -> dict[str, tuple[str, str | None, str]]:
@@ -77,12 +54,12 @@ def test_concurrent_creates_share_pipelines_and_each_is_stored(database_url: str
     caller = Caller(_tenant(), "alice")
     count = 40
 
-    async def work(cases: CohortUseCases, writes: _Writes) -> list[str]:
+    async def work(cases: CohortUseCases, writes: StatementCounter) -> list[str]:
         created = await asyncio.gather(
             *(cases.create(caller, CohortContent(name=f"c{i}")) for i in range(count))
         )
         assert writes.failed == 0
-        assert writes.statements < count / 4, writes.statements
+        assert writes.sent < count / 4, writes.sent
         return [_decode(cohort).id for cohort in created]
 
     ids = _run(database_url, work)
@@ -94,9 +71,9 @@ def test_concurrent_creates_share_pipelines_and_each_is_stored(database_url: str
 def test_a_lone_create_is_one_statement(database_url: str):
     caller = Caller(_tenant(), "alice")
 
-    async def work(cases: CohortUseCases, writes: _Writes) -> None:
+    async def work(cases: CohortUseCases, writes: StatementCounter) -> None:
         await cases.create(caller, CohortContent(name="alone"))
-        assert writes.statements == 1
+        assert writes.sent == 1
 
     _run(database_url, work)
 
@@ -112,7 +89,7 @@ def test_concurrent_writes_of_other_tenants_and_apps_never_share_a_pipeline(
         Caller(tenant_b, "bob"),
     ]
 
-    async def work(cases: CohortUseCases, writes: _Writes) -> list[tuple[Caller, str]]:
+    async def work(cases: CohortUseCases, writes: StatementCounter) -> list[tuple[Caller, str]]:
         calls = [
             (caller, cases.create(caller, CohortContent(name=f"{caller.app_id}-{i}")))
             for i in range(10)
@@ -130,7 +107,7 @@ def test_concurrent_writes_of_other_tenants_and_apps_never_share_a_pipeline(
         # Another scope's write in a pipeline would break row-level security's
         # WITH CHECK, or update nothing; a pipeline that failed would show here.
         assert writes.failed == 0
-        assert writes.statements < len(calls)  # writes were shared, within scopes
+        assert writes.sent < len(calls)  # writes were shared, within scopes
         return [(caller, cohort_id) for (caller, _), cohort_id in zip(calls, ids, strict=True)]
 
     made = _run(database_url, work)
@@ -161,13 +138,13 @@ def test_a_row_the_database_refuses_fails_alone(database_url: str):
         names = [f"good-{i}" for i in range(6)]
         names.insert(3, "poison")
 
-        async def work(cases: CohortUseCases, writes: _Writes) -> list[Any]:
+        async def work(cases: CohortUseCases, writes: StatementCounter) -> list[Any]:
             results = await asyncio.gather(
                 *(cases.create(caller, CohortContent(name=name)) for name in names),
                 return_exceptions=True,
             )
             # The shared pipeline failed, then each write went alone.
-            assert (writes.statements, writes.failed) == (1 + len(names), 2)
+            assert (writes.sent, writes.failed) == (1 + len(names), 2)
             return results
 
         results = _run(database_url, work)
@@ -193,7 +170,7 @@ def test_concurrent_updates_of_one_cohort_at_one_version_have_one_winner(databas
     caller = Caller(_tenant(), "alice")
     count = 6
 
-    async def work(cases: CohortUseCases, _: _Writes) -> None:
+    async def work(cases: CohortUseCases, _: StatementCounter) -> None:
         cohort_id = _decode(await cases.create(caller, CohortContent(name="contested"))).id
         results = await asyncio.gather(
             *(
@@ -217,7 +194,7 @@ def test_concurrent_creates_with_one_request_id_store_one_cohort(database_url: s
     caller = Caller(_tenant(), "alice")
     request_id = str(uuid.uuid4())
 
-    async def work(cases: CohortUseCases, writes: _Writes) -> None:
+    async def work(cases: CohortUseCases, writes: StatementCounter) -> None:
         created = await asyncio.gather(
             *(
                 cases.create(caller, CohortContent(name=f"try-{i}"), request_id=request_id)
@@ -225,7 +202,7 @@ def test_concurrent_creates_with_one_request_id_store_one_cohort(database_url: s
             )
         )
         assert len({_decode(cohort).id for cohort in created}) == 1
-        assert writes.statements < 5  # the repeats met in one pipeline
+        assert writes.sent < 5  # the repeats met in one pipeline
 
     _run(database_url, work)
     with psycopg.connect(database_url) as connection:
@@ -239,7 +216,7 @@ def test_a_caller_about_to_give_up_is_never_written_by_a_shared_pipeline(databas
     """The least patient caller bounds the batch; a write its caller cannot hear of is not sent."""
     caller = Caller(_tenant(), "alice")
 
-    async def work(cases: CohortUseCases, _: _Writes) -> list[Any]:
+    async def work(cases: CohortUseCases, _: StatementCounter) -> list[Any]:
         async def impatient() -> bytes:
             # Under the 50 ms a write needs to be sure its caller hears of it.
             with request_deadline(0.03):
