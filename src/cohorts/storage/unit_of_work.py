@@ -3,8 +3,9 @@
 Read-only and autocommit units send the scope and their statement in one
 pipeline, which PostgreSQL runs as one implicit transaction: one network round
 trip, no BEGIN/COMMIT. Concurrent units of the same scope share that pipeline
-(storage/coalescing.py). Read-write units open a real transaction (BEGIN, scope and the
-first statement pipelined together) that rolls back unless commit() is called.
+(storage/coalescing.py). Read-write units open a real transaction (BEGIN,
+scope and the first statement pipelined together) that rolls back unless
+commit() is called.
 The scope is set with set_config(..., is_local => true), so it ends with the
 transaction and a pooled connection never carries it to the next caller.
 """
