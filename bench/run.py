@@ -77,6 +77,9 @@ ECHO_PATH = "/cohorts.bench.Echo/Echo"
 LIST_FILTER = 'status = COHORT_STATUS_ACTIVE AND program_id = "prog-leadership"'
 LIST_ORDER = "start_date desc"
 MIX = {"get": 70, "list": 15, "update": 10, "create": 5}
+SCENARIOS = ("get", "list", "list_filtered", "create", "update", "mixed")
+# The echo runs after each scenario are measured under this prefix.
+ECHO_AFTER = "echo_after_"
 GROWTH_SIZES = [(10_000, 1), (100_000, 100), (1_000_000, 100)]
 # The issue's targets (service / echo ceiling) and its latency bound.
 TARGETS = {"get": 0.60, "list": 0.30, "create": 0.35, "update": 0.35}
@@ -1033,11 +1036,15 @@ def measure_all(bench: Bench, dataset: Dataset, bearer: str, workers: int | None
         return measurement
 
     run("echo", single(calls["echo"], args))
-    for name in ("get", "list", "list_filtered", "create", "update"):
-        run(name, single(calls[name], args))
-    run("mixed", mixed_plan(bench, calls, measurements, bearer))
-    if not args.quick:
-        run("echo_end", single(calls["echo"], args))
+    for name in SCENARIOS:
+        if name == "mixed":
+            run(name, mixed_plan(bench, calls, measurements, bearer))
+        else:
+            run(name, single(calls[name], args))
+        if not args.quick:
+            # Each scenario is compared with the echo measured just before and
+            # just after it: the machine's speed drifts over a run.
+            run(f"{ECHO_AFTER}{name}", single(calls["echo"], args))
     server_processes = server.processes()
     bench.stop_server()
 
@@ -1104,9 +1111,18 @@ def default_workers() -> int:
     return int(value)
 
 
-def echo_rps(measurements: dict[str, Measurement]) -> float:
-    values = [measurements[n].rps for n in ("echo", "echo_end") if n in measurements]
-    return sum(values) / len(values)
+def echo_runs(measurements: dict[str, Measurement]) -> list[str]:
+    """The echo ceiling's runs, in the order they ran."""
+    return [name for name in measurements if name == "echo" or name.startswith(ECHO_AFTER)]
+
+
+def echo_neighbours(measurements: dict[str, Measurement], name: str) -> list[Measurement]:
+    """The echo runs just before and just after scenario name (measurements are in run order)."""
+    names = list(measurements)
+    at = names.index(name)
+    before = [n for n in names[:at] if n in echo_runs(measurements)][-1:]
+    after = [n for n in names[at + 1 :] if n in echo_runs(measurements)][:1]
+    return [measurements[n] for n in before + after]
 
 
 def compare_workers(bench: Bench, dataset: Dataset, bearer: str) -> dict[str, Any]:
@@ -1195,13 +1211,16 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 def scenario_report(
     measurements: dict[str, Measurement], ceilings: dict[str, DbCeiling]
 ) -> dict[str, Any]:
-    echo = echo_rps(measurements)
-    echo_runs = [measurements[n] for n in ("echo", "echo_end") if n in measurements]
-    echo_cpu = sum(m.cpu.server for m in echo_runs) / max(sum(m.requests for m in echo_runs), 1)
+    echoes = [measurements[n] for n in echo_runs(measurements)]
     out: dict[str, Any] = {}
     for name, m in measurements.items():
-        if name == "echo_end":
+        if name.startswith(ECHO_AFTER):
             continue
+        neighbours = echoes if name == "echo" else echo_neighbours(measurements, name)
+        echo = sum(e.rps for e in neighbours) / len(neighbours)
+        echo_cpu = sum(e.cpu.server for e in neighbours) / max(
+            sum(e.requests for e in neighbours), 1
+        )
         ceiling = ceilings.get(name)
         other = m.cpu.machine - m.cpu.server - m.cpu.database - m.loadgen_cpu
         out[name] = {
@@ -1211,6 +1230,7 @@ def scenario_report(
             "p99_ms": _r(m.ms(99)),
             "errors": m.errors,
             "ratio_echo": _r(m.rps / echo) if echo else None,
+            "echo_rps": round(echo, 1),
             "ratio_db": _r(m.rps / ceiling.tps) if ceiling else None,
             # Server CPU per echo call / per call here: what the ratio would be
             # if the server were CPU-bound; steadier than rps on a busy machine.
@@ -1248,16 +1268,13 @@ def scenario_report(
                     "loadgen": _r(ceiling.loadgen_cpu / max(ceiling.transactions, 1) * 1000, 4),
                 },
             }
-    if "echo_end" in measurements:
-        both = sorted(measurements["echo"].latencies_us + measurements["echo_end"].latencies_us)
+    if len(echoes) > 1:
+        pooled = sorted(latency for e in echoes for latency in e.latencies_us)
         for q in (50, 95, 99):
-            out["echo"][f"p{q}_ms"] = _r(percentile(both, q) / 1000)
+            out["echo"][f"p{q}_ms"] = _r(percentile(pooled, q) / 1000)
         out["echo"]["cpu_ratio_echo"] = 1.0
-        out["echo"]["rps_runs"] = [
-            round(measurements["echo"].rps, 1),
-            round(measurements["echo_end"].rps, 1),
-        ]
-        out["echo"]["rps"] = round(echo, 1)
+        out["echo"]["rps_runs"] = [round(e.rps, 1) for e in echoes]
+        out["echo"]["rps"] = out["echo"]["echo_rps"]
         out["echo"]["ratio_echo"] = 1.0
     return out
 
@@ -1284,9 +1301,9 @@ def _f(value: Any, digits: int = 2) -> str:
 def table(scenarios: dict[str, Any]) -> str:
     head = (
         "| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | server cpu-s/1k | "
-        "db cpu-s/1k | loadgen cpu-s/1k | / echo | / echo (CPU) | / db | db ceiling tps | "
-        "other load |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "db cpu-s/1k | loadgen cpu-s/1k | echo req/s | / echo | / echo (CPU) | / db | "
+        "db ceiling tps | other load |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
     for name, s in scenarios.items():
@@ -1295,7 +1312,8 @@ def table(scenarios: dict[str, Any]) -> str:
         lines.append(
             f"| {LABELS.get(name, name)} | {s['rps']:,.0f} | {_f(s['p50_ms'])} | "
             f"{_f(s['p95_ms'])} | {_f(s['p99_ms'])} | {s['errors']} | {_f(cpu['server'], 3)} | "
-            f"{_f(cpu['database'], 3)} | {_f(cpu['loadgen'], 3)} | {_f(s['ratio_echo'])} | "
+            f"{_f(cpu['database'], 3)} | {_f(cpu['loadgen'], 3)} | {s['echo_rps']:,.0f} | "
+            f"{_f(s['ratio_echo'])} | "
             f"{_f(s['cpu_ratio_echo'])} | "
             f"{_f(s['ratio_db'])} | {_f(ceiling, 0)} | {_f(s['cpu_cores']['other'], 1)} |"
         )
@@ -1452,7 +1470,10 @@ How it is measured (see the docstrings of `bench/run.py`, `bench/h2load.py`,
   the GetCohort request bytes on the same server, port and interceptor chain
   (metrics and access log, shutdown gate, and authentication: the token is
   verified, through the same verified-token cache, as for every CohortService
-  call). It runs first and last; the ratio uses the mean of both.
+  call). It runs first and again after every scenario; a scenario's ratio
+  uses the mean of the echo runs just before and just after it (*echo req/s*;
+  `echo_rps` in the JSON), since the machine's speed drifts over a run. The echo row shows
+  the mean and the pooled latencies of all its runs (`rps_runs`).
 - **Database ceiling.** pgbench -M prepared with as many clients as calls in
   flight, connected as `cohorts_app` (row-level security applies as for the
   service), runs per transaction exactly the statements one lone call sends,

@@ -1,0 +1,73 @@
+"""bench.run: each scenario's ratio is taken against the echo runs measured around it."""
+
+from __future__ import annotations
+
+from bench.run import ECHO_AFTER, CpuWindow, Measurement, scenario_report
+
+
+def _measured(name: str, rps: float, *, server_cpu: float = 1.0) -> Measurement:
+    requests = int(rps * 10)
+    return Measurement(
+        name=name,
+        rps=rps,
+        requests=requests,
+        latencies_us=[1_000, 2_000, 3_000],
+        errors=0,
+        error_detail={},
+        cpu=CpuWindow(server=server_cpu, database=0.0, machine=server_cpu, wall=10.0),
+        loadgen_cpu=0.0,
+        in_flight=64,
+        connections=4,
+    )
+
+
+def test_a_scenario_is_compared_with_the_echo_runs_just_before_and_after_it():
+    measurements = {
+        m.name: m
+        for m in (
+            _measured("echo", 6_000),
+            _measured("get", 3_000),
+            _measured(f"{ECHO_AFTER}get", 5_000),
+            _measured("list", 1_000),
+            _measured(f"{ECHO_AFTER}list", 4_000),
+        )
+    }
+
+    report = scenario_report(measurements, {})
+
+    assert report["get"]["echo_rps"] == 5_500
+    assert report["get"]["ratio_echo"] == round(3_000 / 5_500, 3)
+    assert report["list"]["echo_rps"] == 4_500
+    assert report["list"]["ratio_echo"] == round(1_000 / 4_500, 3)
+
+
+def test_the_echo_row_is_the_mean_of_all_its_runs_and_they_are_not_rows_of_their_own():
+    measurements = {
+        m.name: m
+        for m in (
+            _measured("echo", 6_000),
+            _measured("get", 3_000),
+            _measured(f"{ECHO_AFTER}get", 5_000),
+            _measured("list", 1_000),
+            _measured(f"{ECHO_AFTER}list", 4_000),
+        )
+    }
+
+    report = scenario_report(measurements, {})
+
+    assert set(report) == {"echo", "get", "list"}
+    assert report["echo"]["rps"] == 5_000
+    assert report["echo"]["rps_runs"] == [6_000, 5_000, 4_000]
+    assert report["echo"]["ratio_echo"] == 1.0
+
+
+def test_with_one_echo_run_every_scenario_is_compared_with_it():
+    measurements = {
+        m.name: m
+        for m in (_measured("echo", 5_000), _measured("get", 2_500), _measured("list", 1_000))
+    }
+
+    report = scenario_report(measurements, {})
+
+    assert report["get"]["ratio_echo"] == 0.5
+    assert report["list"]["ratio_echo"] == 0.2
