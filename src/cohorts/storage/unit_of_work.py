@@ -36,8 +36,16 @@ _SCOPE = (
     "SELECT set_config('app.tenant_id', %(tenant_id)s, true),"
     " set_config('app.app_id', %(app_id)s, true),"
     " set_config('statement_timeout', %(statement_timeout)s, true),"
-    " set_config('app.stores_wire', 'on', true)"
+    " set_config('app.stores_wire', 'on', true),"
+    " set_config('plan_cache_mode', %(plan_cache_mode)s, true)"
 )
+# PostgreSQL plans a prepared statement afresh on every run while its
+# parameters might change the plan ("auto"). A read by key or a write of one
+# row by key has one sensible plan whatever the values, and planning was most
+# of what PostgreSQL spent on it under row-level security (docs/performance.md),
+# so those run on the statement's generic plan, made once per connection.
+_GENERIC_PLAN = "force_generic_plan"
+_PLAN_PER_RUN = "auto"
 
 # Leave the database this much less time than the caller has, so it cancels a
 # slow statement (and rolls back) before the caller gives up on the call.
@@ -149,8 +157,8 @@ class SqlUnitOfWork:
         self._connection = connection
         return connection
 
-    def _scope(self) -> dict[str, Any]:
-        """The caller's scope and what is left of its deadline, for _SCOPE."""
+    def _scope(self, *, generic_plan: bool) -> dict[str, Any]:
+        """The caller's scope, what is left of its deadline and the plan mode, for _SCOPE."""
         budget = self._factory.max_statement_seconds
         remaining = seconds_remaining()
         if remaining is not None:
@@ -163,6 +171,11 @@ class SqlUnitOfWork:
             "tenant_id": self._caller.tenant_id,
             "app_id": self._caller.app_id or "",
             "statement_timeout": str(max(int(budget * 1000), 1)),
+            # A transaction's later statements inherit the mode: only a lone
+            # implicit transaction may skip planning.
+            "plan_cache_mode": (
+                _GENERIC_PLAN if generic_plan and not self._transactional else _PLAN_PER_RUN
+            ),
         }
 
     async def fetch_keyed(
@@ -221,12 +234,18 @@ class SqlUnitOfWork:
         return rows
 
     async def _run(
-        self, sql: str, params_seq: list[dict[str, Any]], *, binary: bool
+        self,
+        sql: str,
+        params_seq: list[dict[str, Any]],
+        *,
+        binary: bool,
+        generic_plan: bool = False,
     ) -> list[list[Row]]:
         """Run sql once per parameter set in one pipeline: each run's rows.
 
         Outside a transaction the runs are one implicit transaction, so they
-        commit together or not at all.
+        commit together or not at all. generic_plan: sql's plan does not depend
+        on its parameters' values (see _GENERIC_PLAN).
         """
         try:
             connection = self._connection or await self._connect()
@@ -243,7 +262,7 @@ class SqlUnitOfWork:
                 if self._in_transaction:
                     await _execute(cursor, sql, params_seq)
                     return await _results(cursor, len(params_seq))
-                scope = self._scope()
+                scope = self._scope(generic_plan=generic_plan)
                 # Leaving the block sends the one Sync (a sync() inside it
                 # would cost a second one, and a second round trip).
                 async with connection.pipeline():
@@ -366,7 +385,9 @@ class SqlUnitOfWorkFactory:
     async def _read_alone(
         self, caller: Caller, sql: str, params: dict[str, Any], binary: bool
     ) -> list[Row]:
-        (rows,) = await self._read_each(caller, sql, [params], binary)
+        """A read by key (KeyedReads' statements): one plan serves every key list."""
+        async with SqlUnitOfWork(self, caller, read_only=True) as unit:
+            (rows,) = await unit._run(sql, [params], binary=binary, generic_plan=True)
         return rows
 
     async def _read_each(
@@ -378,8 +399,9 @@ class SqlUnitOfWorkFactory:
     async def _write_each(
         self, caller: Caller, sql: str, params_seq: list[dict[str, Any]], binary: bool
     ) -> list[list[Row]]:
+        """Writes of one row by key (RowWrites' statements): one plan serves every row."""
         async with SqlUnitOfWork(self, caller, read_only=False, autocommit=True) as unit:
-            return await unit._run(sql, params_seq, binary=binary)
+            return await unit._run(sql, params_seq, binary=binary, generic_plan=True)
 
     def __call__(
         self, caller: Caller, *, read_only: bool = False, autocommit: bool = False
