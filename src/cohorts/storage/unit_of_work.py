@@ -39,11 +39,12 @@ _SCOPE = (
     " set_config('app.stores_wire', 'on', true),"
     " set_config('plan_cache_mode', %(plan_cache_mode)s, true)"
 )
-# PostgreSQL plans a prepared statement afresh on every run while its
-# parameters might change the plan ("auto"). A read by key or a write of one
-# row by key has one sensible plan whatever the values, and planning was most
-# of what PostgreSQL spent on it under row-level security (docs/performance.md),
-# so those run on the statement's generic plan, made once per connection.
+# In PostgreSQL's default mode ("auto") a prepared statement is planned for its
+# values on every run unless its generic plan is estimated to cost no more;
+# GetCohort's `id = ANY(...)` never settled, and under row-level security the
+# planning cost more than the read (docs/performance.md). A read by key or a
+# write of one row by key has one sensible plan whatever the values, so those
+# run on the statement's generic plan, made once per connection.
 _GENERIC_PLAN = "force_generic_plan"
 _PLAN_PER_RUN = "auto"
 
