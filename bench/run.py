@@ -1120,8 +1120,9 @@ def echo_neighbours(measurements: dict[str, Measurement], name: str) -> list[Mea
     """The echo runs just before and just after scenario name (measurements are in run order)."""
     names = list(measurements)
     at = names.index(name)
-    before = [n for n in names[:at] if n in echo_runs(measurements)][-1:]
-    after = [n for n in names[at + 1 :] if n in echo_runs(measurements)][:1]
+    echoes = set(echo_runs(measurements))
+    before = [n for n in names[:at] if n in echoes][-1:]
+    after = [n for n in names[at + 1 :] if n in echoes][:1]
     return [measurements[n] for n in before + after]
 
 
@@ -1472,8 +1473,9 @@ How it is measured (see the docstrings of `bench/run.py`, `bench/h2load.py`,
   verified, through the same verified-token cache, as for every CohortService
   call). It runs first and again after every scenario; a scenario's ratio
   uses the mean of the echo runs just before and just after it (*echo req/s*;
-  `echo_rps` in the JSON), since the machine's speed drifts over a run. The echo row shows
-  the mean and the pooled latencies of all its runs (`rps_runs`).
+  `echo_rps` in the JSON), since the machine's speed drifts over a run. The
+  echo row shows the mean and the pooled latencies of all its runs
+  (`rps_runs`).
 - **Database ceiling.** pgbench -M prepared with as many clients as calls in
   flight, connected as `cohorts_app` (row-level security applies as for the
   service), runs per transaction exactly the statements one lone call sends,
