@@ -11,7 +11,9 @@ default so the numbers are the code's rather than SO_REUSEPORT's placement
 h2load settings as bench.run, and reports the median of the rounds. The
 earlier revision is checked out as a git worktree under bench/.data and run
 with its own `src/` first on PYTHONPATH (the venv, protos and harness are
-this tree's). Results go to bench/results/ab-<timestamp>.json.
+this tree's), on the schema of its own newest migration: this tree's
+migrations take the database down to it before each of its rounds and back up
+after. Results go to bench/results/ab-<timestamp>.json.
 """
 
 from __future__ import annotations
@@ -36,6 +38,52 @@ def restore_encodings(owner_url: str) -> None:
 
     with psycopg.connect(owner_url) as connection:
         reencode(connection, COHORT_WIRE)
+
+
+def schema_head(tree: Path) -> str:
+    """The newest migration in a checkout's tree."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(tree / "src/cohorts/storage/migrations"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise SystemExit(f"no migrations under {tree}")
+    return head
+
+
+def use_schema(owner_url: str, revision: str) -> None:
+    """Bring the database to revision, down or up, with this tree's migrations.
+
+    An earlier revision then runs on the schema its own migrations made, so a
+    change to the schema is measured too.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    from cohorts.storage.database import sqlalchemy_url
+
+    config = Config()
+    config.set_main_option("script_location", str(R.ROOT / "src/cohorts/storage/migrations"))
+    engine = create_engine(sqlalchemy_url(owner_url))
+    try:
+        with engine.begin() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            older = {
+                script.revision
+                for script in ScriptDirectory.from_config(config).iterate_revisions(current, "base")
+            }
+            config.attributes["connection"] = connection
+            if revision in older - {current}:
+                command.downgrade(config, revision)
+            else:
+                command.upgrade(config, revision)
+    finally:
+        engine.dispose()
 
 
 def worktree(revision: str) -> Path:
@@ -73,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     bench, dataset, bearer, calls = harness.bench, harness.dataset, harness.bearer, harness.calls
     runs: dict[str, dict[str, list[dict[str, float]]]] = {}
     variants = {"after": None, "before": str(before_tree / "src")}
+    schemas = {"after": schema_head(R.ROOT), "before": schema_head(before_tree)}
     try:
         for round_number in range(args.rounds):
             for variant, python_path in variants.items():
@@ -84,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                     # Rows the earlier revision wrote may lack this tree's stored
                     # encodings (migration 0005); give them the ones it would have written.
                     restore_encodings(dataset.owner_url)
-                # The harness migrated the database to this tree's head, which an
-                # earlier revision's migrations may not know.
+                use_schema(dataset.owner_url, schemas[variant])
+                # The database is at this variant's own head (use_schema), which
+                # an earlier revision's migrations may not know how to reach.
                 bench.start_server(dataset.owner_url, args.workers, migrate_on_start=False)
                 try:
                     for name in scenarios:
