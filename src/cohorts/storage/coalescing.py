@@ -35,9 +35,10 @@ RunStatement = Callable[[Caller, str, dict[str, Any], bool], Awaitable[list[Row]
 # implicit transaction: each run's rows (the last argument as for RunStatement).
 RunEach = Callable[[Caller, str, list[dict[str, Any]], bool], Awaitable[list[list[Row]]]]
 
-# Enough to keep a scope's calls moving while batches are on the wire; few
-# enough that batches grow under load instead of taking every connection.
-MAX_BATCHES_IN_FLIGHT = 4
+# One batch on the wire and one more to overlap its round trip keep a scope's
+# calls moving. Four gave no more throughput and a longer tail, with more
+# PostgreSQL backends contending for the workers' cores (docs/performance.md).
+MAX_BATCHES_IN_FLIGHT = 2
 # While other batches of the scope are out, a new one gathers for this long:
 # under load that is a fraction of a call's time, and it multiplies the batch.
 BATCH_WINDOW_SECONDS = 0.005
