@@ -25,9 +25,12 @@ import statistics
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench import run as R
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def restore_encodings(owner_url: str) -> None:
@@ -40,14 +43,20 @@ def restore_encodings(owner_url: str) -> None:
         reencode(connection, COHORT_WIRE)
 
 
-def schema_head(tree: Path) -> str:
-    """The newest migration in a checkout's tree."""
+def _migrations(tree: Path) -> Config:
+    """Alembic's configuration for a checkout's migrations."""
     from alembic.config import Config
-    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(tree / "src/cohorts/storage/migrations"))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    return config
+
+
+def schema_head(tree: Path) -> str:
+    """The newest migration in a checkout's tree."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_migrations(tree)).get_current_head()
     if head is None:
         raise SystemExit(f"no migrations under {tree}")
     return head
@@ -60,15 +69,13 @@ def use_schema(owner_url: str, revision: str) -> None:
     change to the schema is measured too.
     """
     from alembic import command
-    from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from sqlalchemy import create_engine
 
     from cohorts.storage.database import sqlalchemy_url
 
-    config = Config()
-    config.set_main_option("script_location", str(R.ROOT / "src/cohorts/storage/migrations"))
+    config = _migrations(R.ROOT)
     engine = create_engine(sqlalchemy_url(owner_url))
     try:
         with engine.begin() as connection:

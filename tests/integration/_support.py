@@ -277,7 +277,7 @@ def on_use_cases(
 
 
 class StatementCounter:
-    """Counts the statements a factory sends that match, and which failed.
+    """Counts the statements a factory sends that match, which failed, and the most out at once.
 
     Install hook in factory.statement_hooks; a shared pipeline counts once.
     """
@@ -286,6 +286,8 @@ class StatementCounter:
         self.matches = matches
         self.sent = 0
         self.failed = 0
+        self.on_wire = 0
+        self.most_on_wire = 0
 
     def hook(self, sql: str) -> AbstractContextManager[None]:
         return self._counted() if self.matches(sql) else nullcontext()
@@ -293,8 +295,12 @@ class StatementCounter:
     @contextmanager
     def _counted(self) -> Iterator[None]:
         self.sent += 1
+        self.on_wire += 1
+        self.most_on_wire = max(self.most_on_wire, self.on_wire)
         try:
             yield
         except BaseException:
             self.failed += 1
             raise
+        finally:
+            self.on_wire -= 1

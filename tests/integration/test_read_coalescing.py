@@ -168,36 +168,14 @@ def test_more_concurrent_gets_than_one_batch_holds_are_all_answered(database_url
     _run(database_url, work, pool_size=2)
 
 
-class _MostAtOnce:
-    """Counts the id-list reads on the wire at once, and the most there ever were."""
-
-    def __init__(self) -> None:
-        self.now = 0
-        self.most = 0
-
-    @contextmanager
-    def hook(self, sql: str) -> Iterator[None]:
-        if not _reads_by_id_list(sql):
-            yield
-            return
-        self.now += 1
-        self.most = max(self.most, self.now)
-        try:
-            yield
-        finally:
-            self.now -= 1
-
-
 def test_a_scope_never_has_more_than_its_cap_of_batches_on_the_wire(database_url: str):
     # A table lock holds every read in PostgreSQL while Gets keep arriving, each
     # after the last batch's gathering window has passed: without a cap each
     # would leave as a batch of its own and take a connection.
     caller = Caller(_tenant(), "alice")
 
-    async def work(cases: CohortUseCases, _: StatementCounter, factory: Any) -> None:
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
         ids = await _seed(cases, caller, 20)
-        at_once = _MostAtOnce()
-        factory.statement_hooks.append(at_once.hook)
         with psycopg.connect(database_url) as blocker:
             blocker.execute("LOCK TABLE cohorts IN ACCESS EXCLUSIVE MODE")
             gets = []
@@ -207,6 +185,6 @@ def test_a_scope_never_has_more_than_its_cap_of_batches_on_the_wire(database_url
             blocker.commit()
         got = await asyncio.gather(*gets)
         assert [_decode(cohort).id for cohort in got] == ids
-        assert at_once.most == MAX_BATCHES_IN_FLIGHT
+        assert keyed_reads.most_on_wire == MAX_BATCHES_IN_FLIGHT
 
     _run(database_url, work, pool_size=MAX_BATCHES_IN_FLIGHT + 3)
