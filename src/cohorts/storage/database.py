@@ -12,11 +12,14 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from psycopg.abc import AdaptContext, Buffer
-from psycopg.adapt import Loader
+from psycopg.abc import Transformer as AbcTransformer
+from psycopg.adapt import Loader, Transformer
 from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, make_url
+
+from cohorts.storage.pipeline import PreparedStatements
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -64,20 +67,36 @@ def psycopg_conninfo(database_url: str) -> str:
 
 
 class PooledConnection(psycopg.AsyncConnection[Any]):
-    """A pool connection keeping one cursor for every unit of work that borrows it.
+    """A pool connection keeping what every unit of work that borrows it reuses.
 
-    A cursor per statement costs its construction (adapters, transformer) on
-    every call, about 15% of a pipelined unit's driver time; a unit runs one
-    statement at a time, so one cursor serves them all.
+    A cursor or an adapter context per statement costs its construction
+    (adapters, transformer) on every call, about 15% of a pipelined unit's
+    driver time; a unit runs one statement at a time, so one of each serves
+    them all. The statements prepared on the connection live as long as it does.
     """
 
     _unit_cursor: psycopg.AsyncCursor[Any] | None = None
+    _unit_transformer: AbcTransformer | None = None
+    # Not _prepared: psycopg's own prepared-statement manager has that name.
+    _unit_statements: PreparedStatements | None = None
 
     @property
     def unit_cursor(self) -> psycopg.AsyncCursor[Any]:
         if self._unit_cursor is None:
             self._unit_cursor = self.cursor()
         return self._unit_cursor
+
+    @property
+    def transformer(self) -> AbcTransformer:
+        if self._unit_transformer is None:
+            self._unit_transformer = Transformer.from_context(self)
+        return self._unit_transformer
+
+    @property
+    def prepared(self) -> PreparedStatements:
+        if self._unit_statements is None:
+            self._unit_statements = PreparedStatements()
+        return self._unit_statements
 
 
 async def open_pool(

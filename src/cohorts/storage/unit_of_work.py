@@ -1,11 +1,11 @@
 """A unit of work: statements on one pooled connection, confined to one caller's scope.
 
 Read-only and autocommit units send the scope and their statement in one
-pipeline, which PostgreSQL runs as one implicit transaction: one network round
-trip, no BEGIN/COMMIT. Concurrent units of the same scope share that pipeline
-(storage/coalescing.py). Read-write units open a real transaction (BEGIN,
-scope and the first statement pipelined together) that rolls back unless
-commit() is called.
+pipeline (storage/pipeline.py), which PostgreSQL runs as one implicit
+transaction: one network round trip, no BEGIN/COMMIT. Concurrent units of the
+same scope share that pipeline (storage/coalescing.py). Read-write units open a
+real transaction (BEGIN, scope and the first statement pipelined together, by
+psycopg) that rolls back unless commit() is called.
 The scope is set with set_config(..., is_local => true), so it ends with the
 transaction and a pooled connection never carries it to the next caller.
 """
@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import DeadlineExceeded, DomainError, StorageUnavailable
 from cohorts.service.deadlines import seconds_remaining
+from cohorts.storage import pipeline
 from cohorts.storage.coalescing import KeyedReads, Row, RowWrites, SharedReads
 from cohorts.storage.database import PooledConnection
 from cohorts.storage.repository import SqlCohortRepository
@@ -128,7 +129,7 @@ class SqlUnitOfWork:
         self._caller = caller
         self._read_only = read_only
         self._transactional = not (read_only or autocommit)
-        self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._connection: PooledConnection | None = None
         self._in_transaction = False
         self.cohorts = SqlCohortRepository(self)
 
@@ -138,7 +139,7 @@ class SqlUnitOfWork:
         _time_left()
         return self
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+    async def _connect(self) -> PooledConnection:
         """This unit's connection, taken from the pool on first use."""
         factory = self._factory
         remaining = _time_left()
@@ -155,6 +156,10 @@ class SqlUnitOfWork:
                 "no database connection became free in time (all are busy); retry shortly"
             ) from None
         factory.observer.connection_checked_out()
+        if not isinstance(connection, PooledConnection):
+            await factory.pool.putconn(connection)
+            factory.observer.connection_checked_in()
+            raise TypeError("units of work need a pool made by open_pool (PooledConnection)")
         self._connection = connection
         return connection
 
@@ -253,11 +258,18 @@ class SqlUnitOfWork:
             with ExitStack() as hooks:
                 for hook in self._factory.statement_hooks:
                     hooks.enter_context(hook(sql))
-                cursor = (
-                    connection.unit_cursor
-                    if isinstance(connection, PooledConnection)
-                    else connection.cursor()
-                )
+                if not self._transactional:
+                    scope = self._scope(generic_plan=generic_plan)
+                    statements = [(_SCOPE, scope), *((sql, params) for params in params_seq)]
+                    results = await pipeline.run_pipelined(
+                        connection,
+                        connection.transformer,
+                        connection.prepared,
+                        statements,
+                        binary=binary,
+                    )
+                    return results[1:]
+                cursor = connection.unit_cursor
                 # executemany takes no result format of its own: it uses the cursor's.
                 cursor.format = Format.BINARY if binary else Format.TEXT
                 if self._in_transaction:
@@ -267,9 +279,8 @@ class SqlUnitOfWork:
                 # Leaving the block sends the one Sync (a sync() inside it
                 # would cost a second one, and a second round trip).
                 async with connection.pipeline():
-                    if self._transactional:
-                        self._in_transaction = True
-                        await connection.execute("BEGIN")
+                    self._in_transaction = True
+                    await connection.execute("BEGIN")
                     await cursor.execute(_SCOPE, scope)
                     await _execute(cursor, sql, params_seq)
                 return await _results(cursor, len(params_seq))

@@ -1,0 +1,218 @@
+"""A unit's statements in one round trip, through libpq's pipeline mode driven directly.
+
+A unit of work outside a transaction always sends the same shape: its scope,
+then one statement once per parameter set, then one Sync. psycopg's own
+pipeline handles any mix of cursors, statements and results, and for this
+shape it cost the service's Python process about 100 µs more per batch than
+the protocol needs (docs/performance.md). This sends the same protocol messages
+through psycopg's libpq wrapper (`psycopg.pq`), with psycopg's adapters
+(`Transformer`) for parameters and rows, and keeps every statement prepared
+on its connection, as psycopg does after a statement's fifth run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from psycopg import pq
+from psycopg.abc import Transformer
+from psycopg.adapt import PyFormat
+
+Row = tuple[Any, ...]
+
+# Statements are rendered by SQLAlchemy's psycopg dialect: named parameters,
+# and %% for a literal percent sign.
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+_MAX_PREPARED = 256
+
+_OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
+
+
+@lru_cache(maxsize=1024)
+def _positional(sql: str) -> tuple[bytes, tuple[str, ...]]:
+    """sql with $n placeholders, and the parameter name each n stands for."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PLACEHOLDER.sub(number, sql).encode(), tuple(names)
+
+
+class PreparedStatements:
+    """The statements prepared on one connection, by text and parameter types.
+
+    Past _MAX_PREPARED the least recently used is closed (with the next
+    pipeline), so a connection's server memory stays bounded however many
+    List shapes callers ask for.
+    """
+
+    def __init__(self) -> None:
+        self._names: OrderedDict[tuple[bytes, tuple[int, ...]], bytes] = OrderedDict()
+        self._to_close: list[bytes] = []
+        self._made = 0
+
+    def name(self, key: tuple[bytes, tuple[int, ...]]) -> bytes | None:
+        name = self._names.get(key)
+        if name is not None:
+            self._names.move_to_end(key)
+        return name
+
+    def new_name(self) -> bytes:
+        self._made += 1
+        return b"_cohorts_%d" % self._made
+
+    def prepared(self, key: tuple[bytes, tuple[int, ...]], name: bytes) -> None:
+        self._names[key] = name
+        if len(self._names) > _MAX_PREPARED:
+            _, evicted = self._names.popitem(last=False)
+            self._to_close.append(evicted)
+
+    def take_to_close(self) -> list[bytes]:
+        names, self._to_close = self._to_close, []
+        return names
+
+
+class _Step:
+    """One message's result to expect: a statement prepared, or a statement's rows."""
+
+    __slots__ = ("key", "name", "is_run")
+
+    def __init__(self, key: tuple[bytes, tuple[int, ...]] | None, name: bytes, is_run: bool):
+        self.key = key
+        self.name = name
+        self.is_run = is_run
+
+
+async def run_pipelined(
+    connection: psycopg.AsyncConnection[Any],
+    transformer: Transformer,
+    prepared: PreparedStatements,
+    statements: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    binary: bool,
+) -> list[list[Row]]:
+    """Each statement's rows ([] when it returns none), all sent in one pipeline and one Sync.
+
+    Outside a transaction PostgreSQL runs them as one implicit transaction:
+    all commit, or none does, and the first error is raised (as psycopg
+    would raise it) once the pipeline has been read to its end.
+    """
+    pgconn = connection.pgconn
+    result_format = pq.Format.BINARY if binary else pq.Format.TEXT
+    # Parameters are adapted before anything is sent: a value that cannot be
+    # adapted leaves the connection as it was.
+    bound = []
+    for sql, params in statements:
+        query, names = _positional(sql)
+        buffers = transformer.dump_sequence([params[name] for name in names], _auto(len(names)))
+        bound.append((query, tuple(transformer.types or ()), buffers, transformer.formats))
+
+    steps: list[_Step] = []
+    pgconn.enter_pipeline_mode()
+    try:
+        for name in prepared.take_to_close():
+            pgconn.send_close_prepared(name)
+            steps.append(_Step(None, name, is_run=False))
+        for query, types, buffers, formats in bound:
+            key = (query, types)
+            known = prepared.name(key)
+            if known is not None:
+                name = known
+            else:
+                name = prepared.new_name()
+                pgconn.send_prepare(name, query, types)
+                steps.append(_Step(key, name, is_run=False))
+            pgconn.send_query_prepared(name, buffers, formats, result_format)
+            steps.append(_Step(None, name, is_run=True))
+        pgconn.pipeline_sync()
+        results = await _round_trip(pgconn)
+    except BaseException:
+        # Part of the pipeline may still be unsent or unread (a lost
+        # connection, a cancelled caller): no other unit may use it.
+        await connection.close()
+        raise
+    pgconn.exit_pipeline_mode()
+
+    rows: list[list[Row]] = []
+    error: psycopg.Error | None = None
+    for step, result in zip(steps, results, strict=True):
+        if result.status not in _OK:
+            if error is None and result.status == pq.ExecStatus.FATAL_ERROR:
+                error = psycopg.errors.error_from_result(result, encoding=connection.info.encoding)
+            continue
+        if step.key is not None:
+            prepared.prepared(step.key, step.name)
+        elif step.is_run:
+            rows.append(_rows(transformer, result))
+    if error is not None:
+        raise error
+    return rows
+
+
+@lru_cache(maxsize=64)
+def _auto(count: int) -> list[PyFormat]:
+    return [PyFormat.AUTO] * count
+
+
+def _rows(transformer: Transformer, result: pq.abc.PGresult) -> list[Row]:
+    if result.status != pq.ExecStatus.TUPLES_OK:  # no RETURNING
+        return []
+    transformer.set_pgresult(result)
+    rows: list[Row] = transformer.load_rows(0, result.ntuples, tuple)
+    return rows
+
+
+async def _round_trip(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
+    """Every result up to the pipeline's Sync (excluded), one per message sent.
+
+    Sending and reading interleave: a large batch could otherwise fill both
+    directions' buffers and wait on itself.
+    """
+    loop = asyncio.get_running_loop()
+    fd = pgconn.socket
+    while pgconn.flush():
+        if await _ready(loop, fd, write=True):
+            pgconn.consume_input()
+    results: list[pq.abc.PGresult] = []
+    while True:
+        while pgconn.is_busy():
+            await _ready(loop, fd, write=False)
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:  # the end of one statement's results
+            continue
+        if result.status == pq.ExecStatus.PIPELINE_SYNC:
+            return results
+        results.append(result)
+
+
+async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> bool:
+    """Wait until fd can be read (or, with write, written); whether it can be read."""
+    readable: asyncio.Future[bool] = loop.create_future()
+    loop.add_reader(fd, _set, readable, True)
+    if write:
+        loop.add_writer(fd, _set, readable, False)
+    try:
+        return await readable
+    finally:
+        loop.remove_reader(fd)
+        if write:
+            loop.remove_writer(fd)
+
+
+def _set(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)

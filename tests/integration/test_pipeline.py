@@ -1,0 +1,150 @@
+"""A unit's statements sent through libpq's pipeline mode (storage/pipeline.py), for real."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import psycopg
+import psycopg.errors
+import pytest
+
+from cohorts.storage import pipeline
+from cohorts.storage.database import PooledConnection
+from tests.integration._support import on_app_pool
+
+Statements = Sequence[tuple[str, dict[str, Any]]]
+
+
+def _on_connection(database_url: str, work: Callable[[PooledConnection], Awaitable[None]]) -> None:
+    async def on_pool(pool: Any) -> None:
+        async with pool.connection() as connection:
+            assert isinstance(connection, PooledConnection)
+            await work(connection)
+
+    on_app_pool(database_url, on_pool, pool_size=1)
+
+
+async def _run(
+    connection: PooledConnection, statements: Statements, *, binary: bool = False
+) -> list[list[tuple[Any, ...]]]:
+    return await pipeline.run_pipelined(
+        connection, connection.transformer, connection.prepared, statements, binary=binary
+    )
+
+
+async def _prepared_here(connection: PooledConnection) -> list[str]:
+    cursor = await connection.execute(
+        "SELECT statement FROM pg_prepared_statements WHERE name LIKE '\\_cohorts\\_%'"
+    )
+    return [row[0] for row in await cursor.fetchall()]
+
+
+def test_each_statement_returns_its_own_rows(database_url: str):
+    async def work(connection: PooledConnection) -> None:
+        results = await _run(
+            connection,
+            [
+                ("SELECT %(n)s::int + 1", {"n": 1}),
+                ("SELECT g FROM generate_series(1, %(n)s::int) g", {"n": 3}),
+                ("SELECT 'a' WHERE false", {}),
+            ],
+        )
+        assert results == [[(2,)], [(1,), (2,), (3,)], []]
+
+    _on_connection(database_url, work)
+
+
+def test_a_statement_is_prepared_once_on_its_connection(database_url: str):
+    async def work(connection: PooledConnection) -> None:
+        for n in range(4):
+            assert await _run(connection, [("SELECT %(n)s::int * 10", {"n": n})]) == [[(n * 10,)]]
+        assert await _prepared_here(connection) == ["SELECT $1::int * 10"]
+
+    _on_connection(database_url, work)
+
+
+def test_a_connection_keeps_a_bounded_number_of_prepared_statements(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(pipeline, "_MAX_PREPARED", 3)
+
+    async def work(connection: PooledConnection) -> None:
+        for n in range(8):
+            assert await _run(connection, [(f"SELECT {n} + %(n)s::int", {"n": 1})]) == [[(n + 1,)]]
+        # The least recently used are closed with the next pipeline, so one
+        # more than the bound may be open between two pipelines.
+        assert len(await _prepared_here(connection)) <= 4
+        # A statement closed earlier is prepared again when it comes back.
+        assert await _run(connection, [("SELECT 0 + %(n)s::int", {"n": 5})]) == [[(5,)]]
+
+    _on_connection(database_url, work)
+
+
+def test_a_failing_statement_raises_its_error_and_nothing_of_the_pipeline_commits(
+    database_url: str,
+):
+    async def work(connection: PooledConnection) -> None:
+        await connection.execute("CREATE TEMP TABLE t (id int PRIMARY KEY)")
+        insert = "INSERT INTO t VALUES (%(id)s) RETURNING id"
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            await _run(connection, [(insert, {"id": 1}), (insert, {"id": 2}), (insert, {"id": 1})])
+        # The connection is ready for the next unit, and the pipeline's
+        # implicit transaction stored nothing.
+        assert connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert await _run(connection, [("SELECT count(*) FROM t", {})]) == [[(0,)]]
+        assert await _run(connection, [(insert, {"id": 1}), (insert, {"id": 2})]) == [
+            [(1,)],
+            [(2,)],
+        ]
+
+    _on_connection(database_url, work)
+
+
+def test_a_statement_that_fails_to_prepare_is_not_taken_for_prepared(database_url: str):
+    async def work(connection: PooledConnection) -> None:
+        for _ in range(2):  # the second run prepares it again rather than run a missing name
+            with pytest.raises(psycopg.errors.UndefinedColumn):
+                await _run(connection, [("SELECT no_such_column", {})])
+        assert await _prepared_here(connection) == []
+
+    _on_connection(database_url, work)
+
+
+def test_a_batch_larger_than_the_sockets_buffers_goes_through(database_url: str):
+    # 16 MiB out and back: sending must read results as it goes, or both
+    # sides' buffers fill and each waits on the other.
+    payload = bytes(range(256)) * 1024
+
+    async def work(connection: PooledConnection) -> None:
+        statement = "SELECT %(n)s::int, length(%(data)s::bytea), %(data)s::bytea"
+        runs = [(statement, {"n": n, "data": payload}) for n in range(64)]
+        async with asyncio.timeout(60):  # a deadlock fails here instead of hanging
+            results = await _run(connection, runs, binary=True)
+        assert [rows[0][:2] for rows in results] == [(n, len(payload)) for n in range(64)]
+        assert all(bytes(rows[0][2]) == payload for rows in results)
+
+    _on_connection(database_url, work)
+
+
+def test_parameters_are_named_once_and_percent_signs_are_literal(database_url: str):
+    async def work(connection: PooledConnection) -> None:
+        statement = "SELECT %(a)s::text || '%%' || %(b)s::text || %(a)s::text"
+        assert await _run(connection, [(statement, {"a": "x", "b": "y"})]) == [[("x%yx",)]]
+        assert await _prepared_here(connection) == [
+            "SELECT $1::text || '%' || $2::text || $1::text"
+        ]
+
+    _on_connection(database_url, work)
+
+
+def test_a_pipeline_given_up_midway_closes_its_connection(database_url: str):
+    # Its results may still arrive: the next unit must not read them as its own.
+    async def work(connection: PooledConnection) -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await _run(connection, [("SELECT pg_sleep(%(s)s::float)", {"s": 5})])
+        assert connection.closed
+
+    _on_connection(database_url, work)
