@@ -148,3 +148,16 @@ def test_a_pipeline_given_up_midway_closes_its_connection(database_url: str):
         assert connection.closed
 
     _on_connection(database_url, work)
+
+
+def test_statements_deallocated_behind_the_connections_back_are_prepared_again(
+    database_url: str,
+):
+    async def work(connection: PooledConnection) -> None:
+        statement = "SELECT %(n)s::int - 1"
+        assert await _run(connection, [(statement, {"n": 1})]) == [[(0,)]]
+        await connection.execute("DEALLOCATE ALL")
+        assert await _run(connection, [(statement, {"n": 3})]) == [[(2,)]]
+        assert await _prepared_here(connection) == ["SELECT $1::int - 1"]
+
+    _on_connection(database_url, work)

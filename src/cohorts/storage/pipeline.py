@@ -80,6 +80,10 @@ class PreparedStatements:
             _, evicted = self._names.popitem(last=False)
             self._to_close.append(evicted)
 
+    def forget_all(self) -> None:
+        self._names.clear()
+        self._to_close.clear()
+
     def take_to_close(self) -> list[bytes]:
         names, self._to_close = self._to_close, []
         return names
@@ -103,6 +107,7 @@ async def run_pipelined(
     statements: Sequence[tuple[str, Mapping[str, Any]]],
     *,
     binary: bool,
+    retried: bool = False,
 ) -> list[list[Row]]:
     """Each statement's rows ([] when it returns none), all sent in one pipeline and one Sync.
 
@@ -157,6 +162,14 @@ async def run_pipelined(
             prepared.prepared(step.key, step.name)
         elif step.is_run:
             rows.append(_rows(transformer, result))
+    if isinstance(error, psycopg.errors.InvalidSqlStatementName) and not retried:
+        # Something deallocated this connection's statements behind its back
+        # (DEALLOCATE ALL, DISCARD ALL): the pipeline failed whole, so nothing
+        # of it took effect, and it can be sent again with them prepared anew.
+        prepared.forget_all()
+        return await run_pipelined(
+            connection, transformer, prepared, statements, binary=binary, retried=True
+        )
     if error is not None:
         raise error
     return rows
