@@ -65,6 +65,15 @@ def test_a_statement_is_prepared_once_on_its_connection(database_url: str):
     _on_connection(database_url, work)
 
 
+def test_a_statement_run_many_times_in_one_pipeline_is_prepared_once(database_url: str):
+    async def work(connection: PooledConnection) -> None:
+        runs = [("SELECT %(n)s::int + 100", {"n": n}) for n in range(5)]
+        assert await _run(connection, runs) == [[(n + 100,)] for n in range(5)]
+        assert await _prepared_here(connection) == ["SELECT $1::int + 100"]
+
+    _on_connection(database_url, work)
+
+
 def test_a_connection_keeps_a_bounded_number_of_prepared_statements(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ):

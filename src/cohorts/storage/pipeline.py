@@ -7,7 +7,7 @@ shape it cost the service's Python process about 100 µs more per batch than
 the protocol needs (docs/performance.md). This sends the same protocol messages
 through psycopg's libpq wrapper (`psycopg.pq`), with psycopg's adapters
 (`Transformer`) for parameters and rows, and keeps every statement prepared
-on its connection, as psycopg does after a statement's fifth run.
+on its connection from its first run (psycopg prepares after the fifth).
 """
 
 from __future__ import annotations
@@ -126,6 +126,9 @@ async def run_pipelined(
         bound.append((query, tuple(transformer.types or ()), buffers, transformer.formats))
 
     steps: list[_Step] = []
+    # Prepared earlier in this pipeline: PostgreSQL parses before it binds,
+    # so a statement run many times here is prepared once.
+    preparing: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
     pgconn.enter_pipeline_mode()
     try:
         for name in prepared.take_to_close():
@@ -133,12 +136,13 @@ async def run_pipelined(
             steps.append(_Step(None, name, is_run=False))
         for query, types, buffers, formats in bound:
             key = (query, types)
-            known = prepared.name(key)
+            known = prepared.name(key) or preparing.get(key)
             if known is not None:
                 name = known
             else:
                 name = prepared.new_name()
                 pgconn.send_prepare(name, query, types)
+                preparing[key] = name
                 steps.append(_Step(key, name, is_run=False))
             pgconn.send_query_prepared(name, buffers, formats, result_format)
             steps.append(_Step(None, name, is_run=True))
