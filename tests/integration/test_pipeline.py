@@ -10,9 +10,12 @@ import psycopg
 import psycopg.errors
 import pytest
 
+from cohorts.domain.caller import Caller
+from cohorts.domain.errors import StorageUnavailable
 from cohorts.storage import pipeline
 from cohorts.storage.database import PooledConnection
-from tests.integration._support import on_app_pool
+from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
+from tests.integration._support import on_app_pool, on_use_cases
 
 Statements = Sequence[tuple[str, dict[str, Any]]]
 
@@ -170,3 +173,32 @@ def test_statements_deallocated_behind_the_connections_back_are_prepared_again(
         assert await _prepared_here(connection) == ["SELECT $1::int - 1"]
 
     _on_connection(database_url, work)
+
+
+def test_a_connection_lost_mid_pipeline_marks_the_database_unavailable_at_once(
+    database_url: str, db: psycopg.Connection[Any]
+):
+    # The backend is terminated for real while the statement runs: callers
+    # after it fail fast instead of each waiting on a dead server.
+    async def work(factory: SqlUnitOfWorkFactory, _: Any) -> None:
+        async def terminate_the_sleeper() -> None:
+            for _ in range(100):
+                row = await asyncio.to_thread(
+                    lambda: db.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
+                    ).fetchone()
+                )
+                if row is not None:
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError("the sleeping statement never showed up")
+
+        async with factory(Caller("tenant-lost", "alice"), read_only=True) as unit:
+            terminating = asyncio.create_task(terminate_the_sleeper())
+            with pytest.raises(StorageUnavailable):
+                await unit.fetch("SELECT pg_sleep(%(s)s::float)", {"s": 10})
+            await terminating
+        assert factory.status.available is False
+
+    on_use_cases(database_url, work)

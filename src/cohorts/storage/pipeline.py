@@ -149,9 +149,11 @@ async def run_pipelined(
         pgconn.pipeline_sync()
         results = await _round_trip(pgconn)
     except BaseException:
-        # Part of the pipeline may still be unsent or unread (a lost
-        # connection, a cancelled caller): no other unit may use it.
-        await connection.close()
+        # Part of the pipeline may still be unsent or unread (a cancelled
+        # caller): no other unit may use the connection. A lost one is left
+        # as it is, so that the unit of work sees it broken.
+        if not connection.closed:
+            await connection.close()
         raise
     pgconn.exit_pipeline_mode()
 
