@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -180,13 +181,17 @@ def test_a_connection_lost_mid_pipeline_marks_the_database_unavailable_at_once(
 ):
     # The backend is terminated for real while the statement runs: callers
     # after it fail fast instead of each waiting on a dead server.
+    # Its own marker: other tests' statements may still be sleeping on this server.
+    marker = f"lost_{uuid.uuid4().hex}"
+
     async def work(factory: SqlUnitOfWorkFactory, _: Any) -> None:
         async def terminate_the_sleeper() -> None:
             for _ in range(100):
                 row = await asyncio.to_thread(
                     lambda: db.execute(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
+                        " WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
+                        (f"%{marker}%",),
                     ).fetchone()
                 )
                 if row is not None:
@@ -197,7 +202,7 @@ def test_a_connection_lost_mid_pipeline_marks_the_database_unavailable_at_once(
         async with factory(Caller("tenant-lost", "alice"), read_only=True) as unit:
             terminating = asyncio.create_task(terminate_the_sleeper())
             with pytest.raises(StorageUnavailable):
-                await unit.fetch("SELECT pg_sleep(%(s)s::float)", {"s": 10})
+                await unit.fetch(f"SELECT pg_sleep(%(s)s::float) AS {marker}", {"s": 10})
             await terminating
         assert factory.status.available is False
 
