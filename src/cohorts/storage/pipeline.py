@@ -36,8 +36,8 @@ _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
 
 
 @lru_cache(maxsize=1024)
-def _positional(sql: str) -> tuple[bytes, tuple[str, ...]]:
-    """sql with $n placeholders, and the parameter name each n stands for."""
+def _positional(sql: str) -> tuple[bytes, tuple[str, ...], list[PyFormat]]:
+    """sql with $n placeholders, the parameter name each n stands for, and their formats."""
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -48,7 +48,8 @@ def _positional(sql: str) -> tuple[bytes, tuple[str, ...]]:
             names.append(name)
         return f"${names.index(name) + 1}"
 
-    return _PLACEHOLDER.sub(number, sql).encode(), tuple(names)
+    query = _PLACEHOLDER.sub(number, sql).encode()
+    return query, tuple(names), [PyFormat.AUTO] * len(names)
 
 
 class PreparedStatements:
@@ -121,8 +122,8 @@ async def run_pipelined(
     # adapted leaves the connection as it was.
     bound = []
     for sql, params in statements:
-        query, names = _positional(sql)
-        buffers = transformer.dump_sequence([params[name] for name in names], _auto(len(names)))
+        query, names, adapt_as = _positional(sql)
+        buffers = transformer.dump_sequence([params[name] for name in names], adapt_as)
         bound.append((query, tuple(transformer.types or ()), buffers, transformer.formats))
 
     steps: list[_Step] = []
@@ -179,11 +180,6 @@ async def run_pipelined(
     if error is not None:
         raise error
     return rows
-
-
-@lru_cache(maxsize=64)
-def _auto(count: int) -> list[PyFormat]:
-    return [PyFormat.AUTO] * count
 
 
 def _rows(transformer: Transformer, result: pq.abc.PGresult) -> list[Row]:
