@@ -18,7 +18,7 @@ from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.service.cohorts import CohortUseCases, ListRequest
 from cohorts.service.deadlines import request_deadline
-from cohorts.storage.coalescing import MAX_BATCH_READS
+from cohorts.storage.coalescing import MAX_BATCH_READS, MAX_BATCHES_IN_FLIGHT
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import StatementCounter, on_use_cases
 
@@ -55,6 +55,44 @@ def test_concurrent_lists_share_pipelines_and_each_gets_its_own_page(database_ur
         assert len(page_sizes) / MAX_BATCH_READS <= lists.sent < len(page_sizes) / 2, lists.sent
 
     on_use_cases(database_url, work)
+
+
+def test_full_batches_wait_their_turn_behind_the_scopes_cap_in_the_order_they_filled(
+    database_url: str,
+):
+    # A table lock holds every List in PostgreSQL while five batches' worth
+    # arrive at once: full batches must not bypass the cap (each would take a
+    # connection and a backend), and they leave first-filled, first-sent.
+    caller = Caller(_tenant(), "alice")
+    batches = 5
+
+    async def work(factory: SqlUnitOfWorkFactory, cases: CohortUseCases) -> None:
+        await _seed(cases, caller, 3)
+        expected = await _listed(cases, caller, 10)
+        lists = StatementCounter(lambda sql: sql.lstrip().startswith("SELECT"))
+        factory.statement_hooks.append(lists.hook)
+        finished: list[int] = []
+
+        async def listed(index: int) -> list[str]:
+            ids = await _listed(cases, caller, 10)
+            finished.append(index)
+            return ids
+
+        with psycopg.connect(database_url) as blocker:
+            blocker.execute("LOCK TABLE cohorts IN ACCESS EXCLUSIVE MODE")
+            pages = asyncio.gather(*(listed(i) for i in range(batches * MAX_BATCH_READS)))
+            await asyncio.sleep(0.3)
+            assert lists.on_wire == MAX_BATCHES_IN_FLIGHT
+            blocker.commit()
+        assert await pages == [expected] * (batches * MAX_BATCH_READS)
+        assert lists.sent == batches
+        assert lists.most_on_wire == MAX_BATCHES_IN_FLIGHT
+        order = {index: position for position, index in enumerate(finished)}
+        first_batch = range(MAX_BATCH_READS)
+        last_batch = range((batches - 1) * MAX_BATCH_READS, batches * MAX_BATCH_READS)
+        assert max(order[i] for i in first_batch) < min(order[i] for i in last_batch), finished
+
+    on_use_cases(database_url, work, pool_size=batches + 2)
 
 
 def test_concurrent_lists_of_other_tenants_and_apps_never_share_a_pipeline(database_url: str):

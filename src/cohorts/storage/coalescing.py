@@ -6,9 +6,12 @@ scope on the wire the batch leaves once the event loop has run the calls
 ready at that moment (a lone call waits for nothing); while other batches
 are out it gathers for up to BATCH_WINDOW_SECONDS (WRITE_BATCH_WINDOW_SECONDS
 for writes), or until one of them returns when MAX_BATCHES_IN_FLIGHT are
-out. Under load one batch (one driver call, one pipeline, one round trip, one
-commit) then answers many calls, and that per-batch cost is what bounds the
-service (docs/performance.md).
+out. A batch that fills up stops gathering; while MAX_BATCHES_IN_FLIGHT are
+out it waits its turn behind the full batches before it, so a scope never
+has more on the wire, however fast its calls come. Under load one batch (one
+driver call, one pipeline, one round trip, one commit) then answers many
+calls, and that per-batch cost is what bounds the service
+(docs/performance.md).
 
 KeyedReads batches reads of single rows by key (`key = ANY(keys)`) into one
 statement; SharedReads batches other reads (a List page) into one pipeline,
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
@@ -54,11 +58,12 @@ MAX_BATCH_READS = 8
 class _Batch:
     """Calls waiting to go out together: one statement, one scope."""
 
-    __slots__ = ("batch_id", "caller", "sent")
+    __slots__ = ("batch_id", "caller", "queued", "sent")
 
     def __init__(self, batch_id: Hashable, caller: Caller) -> None:
         self.batch_id = batch_id
         self.caller = caller
+        self.queued = False  # done gathering, waiting for a batch on the wire to return
         self.sent = False
 
     def size(self) -> int:
@@ -75,6 +80,7 @@ class _Coalescer(Generic[B]):
 
     def __init__(self) -> None:
         self._forming: dict[Hashable, B] = {}
+        self._queued: dict[Hashable, deque[B]] = {}
         self._in_flight: dict[Hashable, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -97,11 +103,20 @@ class _Coalescer(Generic[B]):
         return batch
 
     def _send(self, batch: B) -> None:
-        if batch.sent:
+        """Send batch, or close it to new calls and queue it while the scope's cap is out."""
+        if batch.sent or batch.queued:
             return
+        batch_id = batch.batch_id
+        if self._forming.get(batch_id) is batch:
+            del self._forming[batch_id]
+        if self._in_flight.get(batch_id, 0) >= MAX_BATCHES_IN_FLIGHT:
+            batch.queued = True
+            self._queued.setdefault(batch_id, deque()).append(batch)
+            return
+        self._launch(batch)
+
+    def _launch(self, batch: B) -> None:
         batch.sent = True
-        if self._forming.get(batch.batch_id) is batch:
-            del self._forming[batch.batch_id]
         self._in_flight[batch.batch_id] = self._in_flight.get(batch.batch_id, 0) + 1
         task = asyncio.create_task(self._executed(batch))
         self._tasks.add(task)
@@ -122,6 +137,15 @@ class _Coalescer(Generic[B]):
             self._in_flight[batch_id] = left
         else:
             del self._in_flight[batch_id]
+        # Full batches go first, in the order they filled: they are older
+        # than any batch still gathering.
+        queued = self._queued.get(batch_id)
+        if queued:
+            next_batch = queued.popleft()
+            if not queued:
+                del self._queued[batch_id]
+            self._launch(next_batch)
+            return
         waiting = self._forming.get(batch_id)
         if waiting is not None:
             self._send(waiting)
