@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+import pytest
 from learning.v1 import cohort_pb2
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import NotFound, StorageUnavailable
 from cohorts.service.cohorts import CohortUseCases
+from cohorts.storage import coalescing
 from cohorts.storage.coalescing import BATCH_WINDOW_SECONDS, MAX_BATCHES_IN_FLIGHT
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import StatementCounter, on_use_cases
@@ -188,3 +191,81 @@ def test_a_scope_never_has_more_than_its_cap_of_batches_on_the_wire(database_url
         assert keyed_reads.most_on_wire == MAX_BATCHES_IN_FLIGHT
 
     _run(database_url, work, pool_size=MAX_BATCHES_IN_FLIGHT + 3)
+
+
+# The gathering rules, with a window long enough that no timing on a busy
+# machine can blur which rule applied.
+_LONG_WINDOW = 0.5
+
+
+def test_calls_that_keep_coming_gather_even_when_nothing_is_on_the_wire(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    # Each Get here starts after the one before it was answered: leaving
+    # whenever nothing is on the wire, each would be a statement of its own.
+    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
+    caller = Caller(_tenant(), "alice")
+
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
+        ids = await _seed(cases, caller, 6)
+        keyed_reads.sent = 0
+        first = await cases.get(caller, ids[0])
+        gets = []
+        for cohort_id in ids[1:]:
+            gets.append(asyncio.ensure_future(cases.get(caller, cohort_id)))
+            await asyncio.sleep(_LONG_WINDOW / 20)
+        got = [first, *await asyncio.gather(*gets)]
+        assert [_decode(cohort).id for cohort in got] == ids
+        assert keyed_reads.sent == 2
+
+    _run(database_url, work)
+
+
+def test_a_call_after_a_quiet_spell_leaves_at_once(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
+    caller = Caller(_tenant(), "alice")
+
+    async def timed_get(cases: CohortUseCases, cohort_id: str) -> float:
+        started = time.monotonic()
+        await cases.get(caller, cohort_id)
+        return time.monotonic() - started
+
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
+        ids = await _seed(cases, caller, 2)
+        await asyncio.sleep(_LONG_WINDOW * 1.2)  # the seeding's reads are past
+        first = await timed_get(cases, ids[0])
+        await asyncio.sleep(_LONG_WINDOW * 1.2)
+        second = await timed_get(cases, ids[1])
+        # A batch that gathered would take the whole window.
+        assert first < _LONG_WINDOW * 0.8 and second < _LONG_WINDOW * 0.8, (first, second)
+
+    _run(database_url, work)
+
+
+def test_a_gathering_batch_is_not_cut_short_when_another_comes_back(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
+    caller = Caller(_tenant(), "alice")
+
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
+        ids = await _seed(cases, caller, 4)
+        await asyncio.sleep(_LONG_WINDOW * 1.2)
+        keyed_reads.sent = 0
+        with psycopg.connect(database_url) as blocker:
+            blocker.execute("LOCK TABLE cohorts IN ACCESS EXCLUSIVE MODE")
+            held = asyncio.ensure_future(cases.get(caller, ids[0]))  # leaves, then waits
+            await asyncio.sleep(_LONG_WINDOW / 10)
+            gathering = [asyncio.ensure_future(cases.get(caller, i)) for i in ids[1:3]]
+            await asyncio.sleep(_LONG_WINDOW / 10)
+            blocker.commit()
+        await held
+        # The held batch is back; the gathering one still takes calls.
+        late = asyncio.ensure_future(cases.get(caller, ids[3]))
+        got = [await held, *await asyncio.gather(*gathering, late)]
+        assert [_decode(cohort).id for cohort in got] == ids
+        assert keyed_reads.sent == 2
+
+    _run(database_url, work)

@@ -1,17 +1,23 @@
 """Concurrent single-row reads and writes of one scope, sent to the database in batches.
 
 Natural batching, as in DataLoader or group commit: a call that finds no
-batch forming for its statement and scope starts one. With nothing of that
-scope on the wire the batch leaves once the event loop has run the calls
-ready at that moment (a lone call waits for nothing); while other batches
-are out it gathers for up to BATCH_WINDOW_SECONDS (WRITE_BATCH_WINDOW_SECONDS
-for writes), or until one of them returns when MAX_BATCHES_IN_FLIGHT are
-out. A batch that fills up stops gathering; while MAX_BATCHES_IN_FLIGHT are
-out it waits its turn behind the full batches before it, so a scope never
-has more on the wire, however fast its calls come. Under load one batch (one
-driver call, one pipeline, one round trip, one commit) then answers many
-calls, and that per-batch cost is what bounds the service
-(docs/performance.md).
+batch forming for its statement and scope starts one. When the scope is
+quiet (nothing of it on the wire, and no batch of it left in the last
+BATCH_WINDOW_SECONDS) the batch leaves once the event loop has run the calls
+ready at that moment, so a lone call waits for nothing. Otherwise calls of
+the scope are arriving faster than one a window, and the batch gathers for
+BATCH_WINDOW_SECONDS (or until it is full); with MAX_BATCHES_IN_FLIGHT out
+it waits for one of them to return instead. A batch that fills up stops
+gathering; while MAX_BATCHES_IN_FLIGHT are out it waits its turn behind the
+full batches before it, so a scope never has more on the wire, however fast
+its calls come.
+
+Under load one batch (one driver call, one pipeline, one round trip, one
+commit) then answers many calls, and that per-batch cost is what bounds the
+service (docs/performance.md). grpc.aio hands a worker's handlers one new
+call per turn of its event loop, so calls reach a coalescer one by one:
+leaving at once whenever nothing was on the wire gave batches of one or two
+calls under full load, and each paid a round trip of its own.
 
 KeyedReads batches reads of single rows by key (`key = ANY(keys)`) into one
 statement; SharedReads batches other reads (a List page) into one pipeline,
@@ -43,11 +49,13 @@ RunEach = Callable[[Caller, str, list[dict[str, Any]], bool], Awaitable[list[lis
 # calls moving. Four gave no more throughput and a longer tail, with more
 # PostgreSQL backends contending for the workers' cores (docs/performance.md).
 MAX_BATCHES_IN_FLIGHT = 2
-# While other batches of the scope are out, a new one gathers for this long:
-# under load that is a fraction of a call's time, and it multiplies the batch.
-BATCH_WINDOW_SECONDS = 0.005
-# A write batch also pays a commit (a WAL flush), so gathering longer pays more.
-WRITE_BATCH_WINDOW_SECONDS = 0.010
+# How long a batch gathers while its scope is busy, and how recently a batch
+# must have left for the scope to count as busy. Under load a fraction of a
+# call's latency, and it multiplies the batch; a call that arrives after a
+# quiet spell never waits for it.
+BATCH_WINDOW_SECONDS = 0.003
+# Quiet scopes' last departures are forgotten past this many scopes.
+_MAX_REMEMBERED_SCOPES = 1024
 MAX_BATCH_KEYS = 100
 MAX_BATCH_WRITES = 32
 # A batch's rows are loaded in one step of the event loop: eight List pages
@@ -58,11 +66,12 @@ MAX_BATCH_READS = 8
 class _Batch:
     """Calls waiting to go out together: one statement, one scope."""
 
-    __slots__ = ("batch_id", "caller", "queued", "sent")
+    __slots__ = ("batch_id", "caller", "gathering", "queued", "sent")
 
     def __init__(self, batch_id: Hashable, caller: Caller) -> None:
         self.batch_id = batch_id
         self.caller = caller
+        self.gathering = False  # leaves when its window ends (or it is full)
         self.queued = False  # done gathering, waiting for a batch on the wire to return
         self.sent = False
 
@@ -76,12 +85,11 @@ B = TypeVar("B", bound=_Batch)
 class _Coalescer(Generic[B]):
     """When batches of one statement and scope leave (see the module docstring)."""
 
-    window_seconds = BATCH_WINDOW_SECONDS
-
     def __init__(self) -> None:
         self._forming: dict[Hashable, B] = {}
         self._queued: dict[Hashable, deque[B]] = {}
         self._in_flight: dict[Hashable, int] = {}
+        self._last_left: dict[Hashable, float] = {}  # loop.time() a batch of the scope left
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _forming_batch(self, batch_id: Hashable, new: Callable[[], B]) -> B:
@@ -91,15 +99,19 @@ class _Coalescer(Generic[B]):
             return batch
         batch = new()
         self._forming[batch_id] = batch
-        loop = asyncio.get_running_loop()
         in_flight = self._in_flight.get(batch_id, 0)
-        if in_flight == 0:
-            # Nothing of this scope is on the wire: go as soon as the calls
-            # ready now have joined, so a lone call waits for nothing.
+        if in_flight >= MAX_BATCHES_IN_FLIGHT:
+            return batch  # the first batch to come back sends it (_finished)
+        loop = asyncio.get_running_loop()
+        last_left = self._last_left.get(batch_id)
+        if in_flight == 0 and (
+            last_left is None or loop.time() - last_left >= BATCH_WINDOW_SECONDS
+        ):
+            # A quiet scope: go as soon as the calls ready now have joined.
             loop.call_soon(self._send, batch)
-        elif in_flight < MAX_BATCHES_IN_FLIGHT:
-            loop.call_later(self.window_seconds, self._send, batch)
-        # else: the first batch to come back sends this one (_finished).
+        else:
+            batch.gathering = True
+            loop.call_later(BATCH_WINDOW_SECONDS, self._send, batch)
         return batch
 
     def _send(self, batch: B) -> None:
@@ -117,6 +129,15 @@ class _Coalescer(Generic[B]):
 
     def _launch(self, batch: B) -> None:
         batch.sent = True
+        now = asyncio.get_running_loop().time()
+        if len(self._last_left) >= _MAX_REMEMBERED_SCOPES:
+            # A departure older than the window says the same as none.
+            self._last_left = {
+                batch_id: left
+                for batch_id, left in self._last_left.items()
+                if now - left < BATCH_WINDOW_SECONDS
+            }
+        self._last_left[batch.batch_id] = now
         self._in_flight[batch.batch_id] = self._in_flight.get(batch.batch_id, 0) + 1
         task = asyncio.create_task(self._executed(batch))
         self._tasks.add(task)
@@ -147,7 +168,7 @@ class _Coalescer(Generic[B]):
             self._launch(next_batch)
             return
         waiting = self._forming.get(batch_id)
-        if waiting is not None:
+        if waiting is not None and not waiting.gathering:
             self._send(waiting)
 
 
@@ -402,7 +423,6 @@ class RowWrites(_SharedPipelines):
     The writes of a batch commit together, with one commit.
     """
 
-    window_seconds = WRITE_BATCH_WINDOW_SECONDS
     max_batch_size = MAX_BATCH_WRITES
 
     async def write(self, caller: Caller, sql: str, params: dict[str, Any], *, key: str) -> bool:
