@@ -198,74 +198,90 @@ def test_a_scope_never_has_more_than_its_cap_of_batches_on_the_wire(database_url
 _LONG_WINDOW = 0.5
 
 
-def test_calls_that_keep_coming_gather_even_when_nothing_is_on_the_wire(
+def test_calls_that_keep_coming_gather_into_one_batch_with_nothing_on_the_wire(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ):
-    # Each Get here starts after the one before it was answered: leaving
-    # whenever nothing is on the wire, each would be a statement of its own.
+    # One Get a turn of the event loop, as grpc.aio starts calls under load:
+    # a batch that left as soon as nothing was on the wire would hold one.
     monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
     caller = Caller(_tenant(), "alice")
 
     async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
         ids = await _seed(cases, caller, 6)
+        await asyncio.sleep(0.05)
         keyed_reads.sent = 0
-        first = await cases.get(caller, ids[0])
         gets = []
-        for cohort_id in ids[1:]:
+        for cohort_id in ids:
             gets.append(asyncio.ensure_future(cases.get(caller, cohort_id)))
-            await asyncio.sleep(_LONG_WINDOW / 20)
-        got = [first, *await asyncio.gather(*gets)]
+            await asyncio.sleep(0)
+        got = await asyncio.gather(*gets)
         assert [_decode(cohort).id for cohort in got] == ids
-        assert keyed_reads.sent == 2
+        assert keyed_reads.sent == 1
 
     _run(database_url, work)
 
 
-def test_a_call_after_a_quiet_spell_leaves_at_once(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
-    caller = Caller(_tenant(), "alice")
-
-    async def timed_get(cases: CohortUseCases, cohort_id: str) -> float:
-        started = time.monotonic()
-        await cases.get(caller, cohort_id)
-        return time.monotonic() - started
-
-    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
-        ids = await _seed(cases, caller, 2)
-        await asyncio.sleep(_LONG_WINDOW * 1.2)  # the seeding's reads are past
-        first = await timed_get(cases, ids[0])
-        await asyncio.sleep(_LONG_WINDOW * 1.2)
-        second = await timed_get(cases, ids[1])
-        # A batch that gathered would take the whole window.
-        assert first < _LONG_WINDOW * 0.8 and second < _LONG_WINDOW * 0.8, (first, second)
-
-    _run(database_url, work)
-
-
-def test_a_gathering_batch_is_not_cut_short_when_another_comes_back(
+def test_a_lone_call_leaves_without_waiting_for_the_window(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
     caller = Caller(_tenant(), "alice")
 
     async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
-        ids = await _seed(cases, caller, 4)
-        await asyncio.sleep(_LONG_WINDOW * 1.2)
+        ids = await _seed(cases, caller, 3)
+        took = []
+        for cohort_id in ids:  # one after another, as a sequential client calls
+            started = time.monotonic()
+            await cases.get(caller, cohort_id)
+            took.append(time.monotonic() - started)
+        # A batch that waited for its window would take all of it.
+        assert max(took) < _LONG_WINDOW * 0.8, took
+
+    _run(database_url, work)
+
+
+def test_a_batch_leaves_once_calls_stop_joining_without_waiting_for_one_on_the_wire(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
+    caller = Caller(_tenant(), "alice")
+
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
+        ids = await _seed(cases, caller, 3)
         keyed_reads.sent = 0
         with psycopg.connect(database_url) as blocker:
             blocker.execute("LOCK TABLE cohorts IN ACCESS EXCLUSIVE MODE")
-            held = asyncio.ensure_future(cases.get(caller, ids[0]))  # leaves, then waits
+            held = asyncio.ensure_future(cases.get(caller, ids[0]))
             await asyncio.sleep(_LONG_WINDOW / 10)
-            gathering = [asyncio.ensure_future(cases.get(caller, i)) for i in ids[1:3]]
+            later = [asyncio.ensure_future(cases.get(caller, i)) for i in ids[1:]]
             await asyncio.sleep(_LONG_WINDOW / 10)
+            assert keyed_reads.on_wire == 2
             blocker.commit()
-        await held
-        # The held batch is back; the gathering one still takes calls.
-        late = asyncio.ensure_future(cases.get(caller, ids[3]))
-        got = [await held, *await asyncio.gather(*gathering, late)]
+        got = [await held, *await asyncio.gather(*later)]
         assert [_decode(cohort).id for cohort in got] == ids
         assert keyed_reads.sent == 2
+
+    _run(database_url, work)
+
+
+def test_calls_that_never_stop_coming_still_leave_within_the_window(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    window = 0.02
+    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", window)
+    caller = Caller(_tenant(), "alice")
+
+    async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
+        ids = await _seed(cases, caller, 5)
+        await asyncio.sleep(0.05)
+        keyed_reads.sent = 0
+        gets = []
+        started = time.monotonic()
+        while time.monotonic() - started < window * 15:
+            gets.append(asyncio.ensure_future(cases.get(caller, ids[len(gets) % 5])))
+            await asyncio.sleep(0)
+        await asyncio.gather(*gets)
+        # Without the window one batch would gather for as long as calls came.
+        assert keyed_reads.sent >= 3, keyed_reads.sent
 
     _run(database_url, work)

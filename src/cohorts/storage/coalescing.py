@@ -1,13 +1,12 @@
 """Concurrent single-row reads and writes of one scope, sent to the database in batches.
 
 Natural batching, as in DataLoader or group commit: a call that finds no
-batch forming for its statement and scope starts one. When the scope is
-quiet (nothing of it on the wire, and no batch of it left in the last
-BATCH_WINDOW_SECONDS) the batch leaves once the event loop has run the calls
-ready at that moment, so a lone call waits for nothing. Otherwise calls of
-the scope are arriving faster than one a window, and the batch gathers for
-BATCH_WINDOW_SECONDS (or until it is full); with MAX_BATCHES_IN_FLIGHT out
-it waits for one of them to return instead. A batch that fills up stops
+batch forming for its statement and scope starts one, and the batch gathers
+calls until QUIET_TURNS turns of the event loop pass with none joining, or
+for BATCH_WINDOW_SECONDS at most, or until it is full. A lone call therefore
+leaves within microseconds, while under load, when calls keep coming, one
+batch collects many. With MAX_BATCHES_IN_FLIGHT of its scope out, a new
+batch waits for one of them to return instead. A batch that fills up stops
 gathering; while MAX_BATCHES_IN_FLIGHT are out it waits its turn behind the
 full batches before it, so a scope never has more on the wire, however fast
 its calls come.
@@ -15,9 +14,9 @@ its calls come.
 Under load one batch (one driver call, one pipeline, one round trip, one
 commit) then answers many calls, and that per-batch cost is what bounds the
 service (docs/performance.md). grpc.aio hands a worker's handlers one new
-call per turn of its event loop, so calls reach a coalescer one by one:
-leaving at once whenever nothing was on the wire gave batches of one or two
-calls under full load, and each paid a round trip of its own.
+call every few turns of its event loop, so calls reach a coalescer one by
+one: a batch that left as soon as nothing of its scope was on the wire held
+one or two calls under full load, and each paid a round trip of its own.
 
 KeyedReads batches reads of single rows by key (`key = ANY(keys)`) into one
 statement; SharedReads batches other reads (a List page) into one pipeline,
@@ -49,13 +48,15 @@ RunEach = Callable[[Caller, str, list[dict[str, Any]], bool], Awaitable[list[lis
 # calls moving. Four gave no more throughput and a longer tail, with more
 # PostgreSQL backends contending for the workers' cores (docs/performance.md).
 MAX_BATCHES_IN_FLIGHT = 2
-# How long a batch gathers while its scope is busy, and how recently a batch
-# must have left for the scope to count as busy. Under load a fraction of a
-# call's latency, and it multiplies the batch; a call that arrives after a
-# quiet spell never waits for it.
+# The longest a batch gathers: under load a fraction of a call's latency,
+# and it multiplies the batch.
 BATCH_WINDOW_SECONDS = 0.003
-# Quiet scopes' last departures are forgotten past this many scopes.
-_MAX_REMEMBERED_SCOPES = 1024
+# A batch leaves once this many turns of the event loop have passed without a
+# new call joining it. grpc.aio starts one new call every few turns, so under
+# load calls keep joining; once they stop, waiting longer gains nothing. With
+# 3 turns batches stayed as small as leaving at once; 32 cost a lone call
+# 0.3 ms (docs/performance.md).
+QUIET_TURNS = 8
 MAX_BATCH_KEYS = 100
 MAX_BATCH_WRITES = 32
 # A batch's rows are loaded in one step of the event loop: eight List pages
@@ -66,12 +67,14 @@ MAX_BATCH_READS = 8
 class _Batch:
     """Calls waiting to go out together: one statement, one scope."""
 
-    __slots__ = ("batch_id", "caller", "gathering", "queued", "sent")
+    __slots__ = ("batch_id", "caller", "gathering", "joined", "leave_by", "queued", "sent")
 
     def __init__(self, batch_id: Hashable, caller: Caller) -> None:
         self.batch_id = batch_id
         self.caller = caller
-        self.gathering = False  # leaves when its window ends (or it is full)
+        self.gathering = False  # leaves by itself (_gather), or when it is full
+        self.joined = 0  # calls that joined, a key asked for twice counted twice
+        self.leave_by = 0.0
         self.queued = False  # done gathering, waiting for a batch on the wire to return
         self.sent = False
 
@@ -89,7 +92,6 @@ class _Coalescer(Generic[B]):
         self._forming: dict[Hashable, B] = {}
         self._queued: dict[Hashable, deque[B]] = {}
         self._in_flight: dict[Hashable, int] = {}
-        self._last_left: dict[Hashable, float] = {}  # loop.time() a batch of the scope left
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _forming_batch(self, batch_id: Hashable, new: Callable[[], B]) -> B:
@@ -99,20 +101,25 @@ class _Coalescer(Generic[B]):
             return batch
         batch = new()
         self._forming[batch_id] = batch
-        in_flight = self._in_flight.get(batch_id, 0)
-        if in_flight >= MAX_BATCHES_IN_FLIGHT:
+        if self._in_flight.get(batch_id, 0) >= MAX_BATCHES_IN_FLIGHT:
             return batch  # the first batch to come back sends it (_finished)
         loop = asyncio.get_running_loop()
-        last_left = self._last_left.get(batch_id)
-        if in_flight == 0 and (
-            last_left is None or loop.time() - last_left >= BATCH_WINDOW_SECONDS
-        ):
-            # A quiet scope: go as soon as the calls ready now have joined.
-            loop.call_soon(self._send, batch)
-        else:
-            batch.gathering = True
-            loop.call_later(BATCH_WINDOW_SECONDS, self._send, batch)
+        batch.gathering = True
+        batch.leave_by = loop.time() + BATCH_WINDOW_SECONDS
+        loop.call_soon(self._gather, batch, 0, 0)
         return batch
+
+    def _gather(self, batch: B, joined_before: int, quiet_turns: int) -> None:
+        """Send batch once QUIET_TURNS turns of the loop pass with no call joining it."""
+        if batch.sent or batch.queued:
+            return
+        joined = batch.joined
+        quiet_turns = quiet_turns + 1 if joined == joined_before else 0
+        loop = asyncio.get_running_loop()
+        if quiet_turns >= QUIET_TURNS or loop.time() >= batch.leave_by:
+            self._send(batch)
+        else:
+            loop.call_soon(self._gather, batch, joined, quiet_turns)
 
     def _send(self, batch: B) -> None:
         """Send batch, or close it to new calls and queue it while the scope's cap is out."""
@@ -129,15 +136,6 @@ class _Coalescer(Generic[B]):
 
     def _launch(self, batch: B) -> None:
         batch.sent = True
-        now = asyncio.get_running_loop().time()
-        if len(self._last_left) >= _MAX_REMEMBERED_SCOPES:
-            # A departure older than the window says the same as none.
-            self._last_left = {
-                batch_id: left
-                for batch_id, left in self._last_left.items()
-                if now - left < BATCH_WINDOW_SECONDS
-            }
-        self._last_left[batch.batch_id] = now
         self._in_flight[batch.batch_id] = self._in_flight.get(batch.batch_id, 0) + 1
         task = asyncio.create_task(self._executed(batch))
         self._tasks.add(task)
@@ -220,6 +218,7 @@ class _ReadBatch(_Batch):
         return len(self.waiters)
 
     def join(self, key: Hashable, future: asyncio.Future[Row | None]) -> None:
+        self.joined += 1
         self.waiters.setdefault(key, []).append(future)
         deadline = _deadline_of_caller()
         if deadline is None:
@@ -368,6 +367,7 @@ class _SharedPipelines(_Coalescer[_StatementBatch]):
         )
         future: asyncio.Future[list[Row]] = asyncio.get_running_loop().create_future()
         batch.runs.append(_PendingStatement(key, params, future))
+        batch.joined += 1
         if batch.size() >= self.max_batch_size:
             self._send(batch)
         return await future
