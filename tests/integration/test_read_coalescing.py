@@ -198,18 +198,29 @@ def test_a_scope_never_has_more_than_its_cap_of_batches_on_the_wire(database_url
 _LONG_WINDOW = 0.5
 
 
-def test_calls_that_keep_coming_gather_into_one_batch_with_nothing_on_the_wire(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-):
+async def _seeded_and_settled(
+    cases: CohortUseCases, caller: Caller, count: int, keyed_reads: StatementCounter
+) -> list[str]:
+    """count cohorts, once the seeding's own reads are past and no longer counted."""
+    ids = await _seed(cases, caller, count)
+    await asyncio.sleep(0.05)
+    keyed_reads.sent = 0
+    return ids
+
+
+@pytest.fixture
+def long_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
+
+
+@pytest.mark.usefixtures("long_window")
+def test_calls_that_keep_coming_gather_into_one_batch_with_nothing_on_the_wire(database_url: str):
     # One Get a turn of the event loop, as grpc.aio starts calls under load:
     # a batch that left as soon as nothing was on the wire would hold one.
-    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
     caller = Caller(_tenant(), "alice")
 
     async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
-        ids = await _seed(cases, caller, 6)
-        await asyncio.sleep(0.05)
-        keyed_reads.sent = 0
+        ids = await _seeded_and_settled(cases, caller, 6, keyed_reads)
         gets = []
         for cohort_id in ids:
             gets.append(asyncio.ensure_future(cases.get(caller, cohort_id)))
@@ -221,10 +232,8 @@ def test_calls_that_keep_coming_gather_into_one_batch_with_nothing_on_the_wire(
     _run(database_url, work)
 
 
-def test_a_lone_call_leaves_without_waiting_for_the_window(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
+@pytest.mark.usefixtures("long_window")
+def test_a_lone_call_leaves_without_waiting_for_the_window(database_url: str):
     caller = Caller(_tenant(), "alice")
 
     async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
@@ -240,10 +249,10 @@ def test_a_lone_call_leaves_without_waiting_for_the_window(
     _run(database_url, work)
 
 
+@pytest.mark.usefixtures("long_window")
 def test_a_batch_leaves_once_calls_stop_joining_without_waiting_for_one_on_the_wire(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str,
 ):
-    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
     caller = Caller(_tenant(), "alice")
 
     async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
@@ -272,9 +281,7 @@ def test_calls_that_never_stop_coming_still_leave_within_the_window(
     caller = Caller(_tenant(), "alice")
 
     async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
-        ids = await _seed(cases, caller, 5)
-        await asyncio.sleep(0.05)
-        keyed_reads.sent = 0
+        ids = await _seeded_and_settled(cases, caller, 5, keyed_reads)
         gets = []
         started = time.monotonic()
         while time.monotonic() - started < window * 15:
