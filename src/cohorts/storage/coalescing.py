@@ -67,14 +67,15 @@ MAX_BATCH_READS = 8
 class _Batch:
     """Calls waiting to go out together: one statement, one scope."""
 
-    __slots__ = ("batch_id", "caller", "gathering", "joined", "leave_by", "queued", "sent")
+    __slots__ = ("batch_id", "caller", "joined", "leave_by", "queued", "sent")
 
     def __init__(self, batch_id: Hashable, caller: Caller) -> None:
         self.batch_id = batch_id
         self.caller = caller
-        self.gathering = False  # leaves by itself (_gather), or when it is full
         self.joined = 0  # calls that joined, a key asked for twice counted twice
-        self.leave_by = 0.0
+        # When a gathering batch leaves at the latest (loop time); None for one
+        # formed at the cap, which leaves when a batch on the wire returns.
+        self.leave_by: float | None = None
         self.queued = False  # done gathering, waiting for a batch on the wire to return
         self.sent = False
 
@@ -104,7 +105,6 @@ class _Coalescer(Generic[B]):
         if self._in_flight.get(batch_id, 0) >= MAX_BATCHES_IN_FLIGHT:
             return batch  # the first batch to come back sends it (_finished)
         loop = asyncio.get_running_loop()
-        batch.gathering = True
         batch.leave_by = loop.time() + BATCH_WINDOW_SECONDS
         loop.call_soon(self._gather, batch, 0, 0)
         return batch
@@ -116,7 +116,9 @@ class _Coalescer(Generic[B]):
         joined = batch.joined
         quiet_turns = quiet_turns + 1 if joined == joined_before else 0
         loop = asyncio.get_running_loop()
-        if quiet_turns >= QUIET_TURNS or loop.time() >= batch.leave_by:
+        leave_by = batch.leave_by
+        assert leave_by is not None  # only gathering batches are scheduled here
+        if quiet_turns >= QUIET_TURNS or loop.time() >= leave_by:
             self._send(batch)
         else:
             loop.call_soon(self._gather, batch, joined, quiet_turns)
@@ -166,7 +168,7 @@ class _Coalescer(Generic[B]):
             self._launch(next_batch)
             return
         waiting = self._forming.get(batch_id)
-        if waiting is not None and not waiting.gathering:
+        if waiting is not None and waiting.leave_by is None:
             self._send(waiting)
 
 
