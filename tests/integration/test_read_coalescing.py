@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -17,8 +18,7 @@ from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import NotFound, StorageUnavailable
 from cohorts.service.cohorts import CohortUseCases
-from cohorts.storage import coalescing
-from cohorts.storage.coalescing import BATCH_WINDOW_SECONDS, MAX_BATCHES_IN_FLIGHT
+from cohorts.storage.coalescing import READ_PACING, KeyedReads
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import StatementCounter, on_use_cases
 
@@ -184,13 +184,13 @@ def test_a_scope_never_has_more_than_its_cap_of_batches_on_the_wire(database_url
             gets = []
             for cohort_id in ids:
                 gets.append(asyncio.ensure_future(cases.get(caller, cohort_id)))
-                await asyncio.sleep(BATCH_WINDOW_SECONDS * 2)
+                await asyncio.sleep(READ_PACING.window_seconds * 2)
             blocker.commit()
         got = await asyncio.gather(*gets)
         assert [_decode(cohort).id for cohort in got] == ids
-        assert keyed_reads.most_on_wire == MAX_BATCHES_IN_FLIGHT
+        assert keyed_reads.most_on_wire == READ_PACING.max_in_flight
 
-    _run(database_url, work, pool_size=MAX_BATCHES_IN_FLIGHT + 3)
+    _run(database_url, work, pool_size=READ_PACING.max_in_flight + 3)
 
 
 # The gathering rules, with a window long enough that no timing on a busy
@@ -210,7 +210,7 @@ async def _seeded_and_settled(
 
 @pytest.fixture
 def long_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", _LONG_WINDOW)
+    monkeypatch.setattr(KeyedReads, "pacing", replace(READ_PACING, window_seconds=_LONG_WINDOW))
 
 
 @pytest.mark.usefixtures("long_window")
@@ -277,7 +277,7 @@ def test_calls_that_never_stop_coming_still_leave_within_the_window(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ):
     window = 0.02
-    monkeypatch.setattr(coalescing, "BATCH_WINDOW_SECONDS", window)
+    monkeypatch.setattr(KeyedReads, "pacing", replace(READ_PACING, window_seconds=window))
     caller = Caller(_tenant(), "alice")
 
     async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:

@@ -18,7 +18,7 @@ from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.service.cohorts import CohortUseCases, ListRequest
 from cohorts.service.deadlines import request_deadline
-from cohorts.storage.coalescing import MAX_BATCH_READS, MAX_BATCHES_IN_FLIGHT
+from cohorts.storage.coalescing import MAX_BATCH_READS, READ_PACING
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import StatementCounter, on_use_cases
 
@@ -82,11 +82,11 @@ def test_full_batches_wait_their_turn_behind_the_scopes_cap_in_the_order_they_fi
             blocker.execute("LOCK TABLE cohorts IN ACCESS EXCLUSIVE MODE")
             pages = asyncio.gather(*(listed(i) for i in range(batches * MAX_BATCH_READS)))
             await asyncio.sleep(0.3)
-            assert lists.on_wire == MAX_BATCHES_IN_FLIGHT
+            assert lists.on_wire == READ_PACING.max_in_flight
             blocker.commit()
         assert await pages == [expected] * (batches * MAX_BATCH_READS)
         assert lists.sent == batches
-        assert lists.most_on_wire == MAX_BATCHES_IN_FLIGHT
+        assert lists.most_on_wire == READ_PACING.max_in_flight
         order = {index: position for position, index in enumerate(finished)}
         first_batch = range(MAX_BATCH_READS)
         last_batch = range((batches - 1) * MAX_BATCH_READS, batches * MAX_BATCH_READS)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import psycopg
+import pytest
 from learning.v1 import cohort_pb2
 
 from cohorts.domain.caller import Caller
@@ -15,6 +17,7 @@ from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import DeadlineExceeded, VersionMismatch
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.deadlines import request_deadline
+from cohorts.storage.coalescing import READ_PACING, WRITE_PACING, RowWrites
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import StatementCounter, on_use_cases
 
@@ -76,6 +79,36 @@ def test_a_lone_create_is_one_statement(database_url: str):
         assert writes.sent == 1
 
     _run(database_url, work)
+
+
+def test_writes_keep_gathering_for_longer_quiet_spells_than_reads(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    # A commit costs more than a read's round trip, so a write batch waits
+    # through quiet spells that would send a read batch: creates arriving
+    # further apart than reads' quiet turns, but closer than writes', still
+    # share one pipeline and one commit. The window is stretched so that no
+    # timing on a busy machine can end the gathering first.
+    spacing = (READ_PACING.quiet_turns + WRITE_PACING.quiet_turns) // 2
+    assert READ_PACING.quiet_turns < spacing < WRITE_PACING.quiet_turns
+    monkeypatch.setattr(RowWrites, "pacing", replace(WRITE_PACING, window_seconds=0.5))
+    caller = Caller(_tenant(), "alice")
+
+    async def work(cases: CohortUseCases, writes: StatementCounter) -> list[str]:
+        await cases.create(caller, CohortContent(name="warm-up"))
+        writes.sent = 0
+        creates = []
+        for i in range(5):
+            creates.append(asyncio.ensure_future(cases.create(caller, CohortContent(name=f"c{i}"))))
+            for _ in range(spacing):
+                await asyncio.sleep(0)
+        created = await asyncio.gather(*creates)
+        assert writes.sent == 1, writes.sent
+        return [_decode(cohort).id for cohort in created]
+
+    ids = _run(database_url, work)
+    stored = _stored(database_url, ids)
+    assert [stored[i] for i in ids] == [(caller.tenant_id, None, f"c{n}") for n in range(5)]
 
 
 def test_concurrent_writes_of_other_tenants_and_apps_never_share_a_pipeline(

@@ -2,14 +2,14 @@
 
 Natural batching, as in DataLoader or group commit: a call that finds no
 batch forming for its statement and scope starts one, and the batch gathers
-calls until QUIET_TURNS turns of the event loop pass with none joining, or
-for BATCH_WINDOW_SECONDS at most, or until it is full. A lone call therefore
-leaves within microseconds, while under load, when calls keep coming, one
-batch collects many. With MAX_BATCHES_IN_FLIGHT of its scope out, a new
-batch waits for one of them to return instead. A batch that fills up stops
-gathering; while MAX_BATCHES_IN_FLIGHT are out it waits its turn behind the
+calls until some turns of the event loop pass with none joining, or for a
+window at most, or until it is full. A lone call therefore leaves within
+microseconds, while under load, when calls keep coming, one batch collects
+many. With the most batches of its scope out that its coalescer allows, a
+new batch waits for one of them to return instead. A batch that fills up
+stops gathering; while the scope's cap is out it waits its turn behind the
 full batches before it, so a scope never has more on the wire, however fast
-its calls come.
+its calls come. Each coalescer's Pacing sets those numbers.
 
 Under load one batch (one driver call, one pipeline, one round trip, one
 commit) then answers many calls, and that per-batch cost is what bounds the
@@ -30,7 +30,8 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import StorageUnavailable
@@ -44,19 +45,35 @@ RunStatement = Callable[[Caller, str, dict[str, Any], bool], Awaitable[list[Row]
 # implicit transaction: each run's rows (the last argument as for RunStatement).
 RunEach = Callable[[Caller, str, list[dict[str, Any]], bool], Awaitable[list[list[Row]]]]
 
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """When a coalescer's batches leave."""
+
+    # Batches of one scope on the wire at once.
+    max_in_flight: int
+    # A batch leaves once this many turns of the event loop have passed
+    # without a new call joining it. grpc.aio starts one new call every few
+    # turns, so under load calls keep joining; once they stop, waiting longer
+    # gains nothing.
+    quiet_turns: int
+    # The longest a batch gathers: under load a fraction of a call's latency,
+    # and it multiplies the batch.
+    window_seconds: float
+
+
 # One batch on the wire and one more to overlap its round trip keep a scope's
-# calls moving. Four gave no more throughput and a longer tail, with more
-# PostgreSQL backends contending for the workers' cores (docs/performance.md).
-MAX_BATCHES_IN_FLIGHT = 2
-# The longest a batch gathers: under load a fraction of a call's latency,
-# and it multiplies the batch.
-BATCH_WINDOW_SECONDS = 0.003
-# A batch leaves once this many turns of the event loop have passed without a
-# new call joining it. grpc.aio starts one new call every few turns, so under
-# load calls keep joining; once they stop, waiting longer gains nothing. With
-# 3 turns batches stayed as small as leaving at once; 32 cost a lone call
-# 0.3 ms (docs/performance.md).
-QUIET_TURNS = 8
+# reads moving; four gave no more throughput and a longer tail, with more
+# PostgreSQL backends contending for the workers' cores. With 3 quiet turns
+# batches stayed as small as leaving at once; 32 cost a lone read 0.3 ms
+# (docs/performance.md).
+READ_PACING = Pacing(max_in_flight=2, quiet_turns=8, window_seconds=0.003)
+# A write batch costs more than a read batch (a commit that waits for the
+# WAL flush) and a lone write takes a millisecond or more anyway, so writes
+# gather longer: CreateCohort and UpdateCohort served more per core, with a
+# shorter tail (docs/performance.md).
+WRITE_PACING = Pacing(max_in_flight=2, quiet_turns=32, window_seconds=0.010)
+
 MAX_BATCH_KEYS = 100
 MAX_BATCH_WRITES = 32
 # A batch's rows are loaded in one step of the event loop: eight List pages
@@ -89,6 +106,8 @@ B = TypeVar("B", bound=_Batch)
 class _Coalescer(Generic[B]):
     """When batches of one statement and scope leave (see the module docstring)."""
 
+    pacing: ClassVar[Pacing] = READ_PACING
+
     def __init__(self) -> None:
         self._forming: dict[Hashable, B] = {}
         self._queued: dict[Hashable, deque[B]] = {}
@@ -102,15 +121,15 @@ class _Coalescer(Generic[B]):
             return batch
         batch = new()
         self._forming[batch_id] = batch
-        if self._in_flight.get(batch_id, 0) >= MAX_BATCHES_IN_FLIGHT:
+        if self._in_flight.get(batch_id, 0) >= self.pacing.max_in_flight:
             return batch  # the first batch to come back sends it (_finished)
         loop = asyncio.get_running_loop()
-        batch.leave_by = loop.time() + BATCH_WINDOW_SECONDS
+        batch.leave_by = loop.time() + self.pacing.window_seconds
         loop.call_soon(self._gather, batch, 0, 0)
         return batch
 
     def _gather(self, batch: B, joined_before: int, quiet_turns: int) -> None:
-        """Send batch once QUIET_TURNS turns of the loop pass with no call joining it."""
+        """Send batch once pacing.quiet_turns turns of the loop pass with no call joining it."""
         if batch.sent or batch.queued:
             return
         joined = batch.joined
@@ -118,7 +137,7 @@ class _Coalescer(Generic[B]):
         loop = asyncio.get_running_loop()
         leave_by = batch.leave_by
         assert leave_by is not None  # only gathering batches are scheduled here
-        if quiet_turns >= QUIET_TURNS or loop.time() >= leave_by:
+        if quiet_turns >= self.pacing.quiet_turns or loop.time() >= leave_by:
             self._send(batch)
         else:
             loop.call_soon(self._gather, batch, joined, quiet_turns)
@@ -130,7 +149,7 @@ class _Coalescer(Generic[B]):
         batch_id = batch.batch_id
         if self._forming.get(batch_id) is batch:
             del self._forming[batch_id]
-        if self._in_flight.get(batch_id, 0) >= MAX_BATCHES_IN_FLIGHT:
+        if self._in_flight.get(batch_id, 0) >= self.pacing.max_in_flight:
             batch.queued = True
             self._queued.setdefault(batch_id, deque()).append(batch)
             return
@@ -425,6 +444,7 @@ class RowWrites(_SharedPipelines):
     The writes of a batch commit together, with one commit.
     """
 
+    pacing = WRITE_PACING
     max_batch_size = MAX_BATCH_WRITES
 
     async def write(self, caller: Caller, sql: str, params: dict[str, Any], *, key: str) -> bool:
