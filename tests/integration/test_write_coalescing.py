@@ -81,34 +81,69 @@ def test_a_lone_create_is_one_statement(database_url: str):
     _run(database_url, work)
 
 
-def test_writes_keep_gathering_for_longer_quiet_spells_than_reads(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+# Write spacing: further apart than a lone call's quiet spell, closer than a
+# shared batch's. The window is stretched so that no timing on a busy machine
+# can end a batch's gathering first.
+_SPACING = (WRITE_PACING.quiet_turns + WRITE_PACING.shared_quiet_turns) // 2
+_LONG_WINDOW = 0.5
+
+
+@pytest.fixture
+def long_write_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert WRITE_PACING.quiet_turns < _SPACING < WRITE_PACING.shared_quiet_turns
+    monkeypatch.setattr(RowWrites, "pacing", replace(WRITE_PACING, window_seconds=_LONG_WINDOW))
+
+
+async def _create_spaced(
+    cases: CohortUseCases, caller: Caller, names: list[list[str]]
+) -> list[bytes]:
+    """Creates each group of names at once, _SPACING turns of the event loop after the last."""
+    creates = []
+    for group in names:
+        creates += [
+            asyncio.ensure_future(cases.create(caller, CohortContent(name=n))) for n in group
+        ]
+        for _ in range(_SPACING):
+            await asyncio.sleep(0)
+    return list(await asyncio.gather(*creates))
+
+
+@pytest.mark.usefixtures("long_write_window")
+def test_once_writes_are_coming_a_batch_waits_through_longer_quiet_spells_than_reads(
+    database_url: str,
 ):
-    # A commit costs more than a read's round trip, so a write batch waits
-    # through quiet spells that would send a read batch: creates arriving
-    # further apart than reads' quiet turns, but closer than writes', still
-    # share one pipeline and one commit. The window is stretched so that no
-    # timing on a busy machine can end the gathering first.
-    spacing = (READ_PACING.quiet_turns + WRITE_PACING.quiet_turns) // 2
-    assert READ_PACING.quiet_turns < spacing < WRITE_PACING.quiet_turns
-    monkeypatch.setattr(RowWrites, "pacing", replace(WRITE_PACING, window_seconds=0.5))
+    # A commit costs more than a read's round trip: once a second write has
+    # joined, a write batch keeps gathering through quiet spells that would
+    # send a read batch, and the writes share one pipeline and one commit.
+    assert READ_PACING.shared_quiet_turns < _SPACING
     caller = Caller(_tenant(), "alice")
+    names = [["c0", "c1"], ["c2"], ["c3"], ["c4"]]
 
     async def work(cases: CohortUseCases, writes: StatementCounter) -> list[str]:
         await cases.create(caller, CohortContent(name="warm-up"))
         writes.sent = 0
-        creates = []
-        for i in range(5):
-            creates.append(asyncio.ensure_future(cases.create(caller, CohortContent(name=f"c{i}"))))
-            for _ in range(spacing):
-                await asyncio.sleep(0)
-        created = await asyncio.gather(*creates)
+        created = await _create_spaced(cases, caller, names)
         assert writes.sent == 1, writes.sent
         return [_decode(cohort).id for cohort in created]
 
     ids = _run(database_url, work)
     stored = _stored(database_url, ids)
     assert [stored[i] for i in ids] == [(caller.tenant_id, None, f"c{n}") for n in range(5)]
+
+
+@pytest.mark.usefixtures("long_write_window")
+def test_a_lone_write_leaves_after_a_reads_quiet_spell(database_url: str):
+    # Writes scattered among reads would each wait the longer spell for
+    # nothing: a write that no other has joined leaves as a read would.
+    caller = Caller(_tenant(), "alice")
+
+    async def work(cases: CohortUseCases, writes: StatementCounter) -> None:
+        await cases.create(caller, CohortContent(name="warm-up"))
+        writes.sent = 0
+        await _create_spaced(cases, caller, [["alone"], ["later"]])
+        assert writes.sent == 2, writes.sent
+
+    _run(database_url, work)
 
 
 def test_concurrent_writes_of_other_tenants_and_apps_never_share_a_pipeline(

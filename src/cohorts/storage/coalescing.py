@@ -53,10 +53,12 @@ class Pacing:
     # Batches of one scope on the wire at once.
     max_in_flight: int
     # A batch leaves once this many turns of the event loop have passed
-    # without a new call joining it. grpc.aio starts one new call every few
-    # turns, so under load calls keep joining; once they stop, waiting longer
-    # gains nothing.
+    # without a new call joining it: quiet_turns while it holds one call,
+    # shared_quiet_turns once another has joined. grpc.aio starts one new call
+    # every few turns, so under load calls keep joining; once they stop,
+    # waiting longer gains nothing.
     quiet_turns: int
+    shared_quiet_turns: int
     # The longest a batch gathers: under load a fraction of a call's latency,
     # and it multiplies the batch.
     window_seconds: float
@@ -67,12 +69,13 @@ class Pacing:
 # PostgreSQL backends contending for the workers' cores. With 3 quiet turns
 # batches stayed as small as leaving at once; 32 cost a lone read 0.3 ms
 # (docs/performance.md).
-READ_PACING = Pacing(max_in_flight=2, quiet_turns=8, window_seconds=0.003)
-# A write batch costs more than a read batch (a commit that waits for the
-# WAL flush) and a lone write takes a millisecond or more anyway, so writes
-# gather longer: CreateCohort and UpdateCohort served more per core, with a
-# shorter tail (docs/performance.md).
-WRITE_PACING = Pacing(max_in_flight=2, quiet_turns=32, window_seconds=0.010)
+READ_PACING = Pacing(max_in_flight=2, quiet_turns=8, shared_quiet_turns=8, window_seconds=0.003)
+# A write batch costs more than a read batch (a commit that waits for the WAL
+# flush), so once writes are coming, a batch waits through longer quiet
+# spells: CreateCohort and UpdateCohort served more per core. A lone write
+# leaves as a read does: writes scattered among reads (the mixed load) that
+# all waited the longer spell had a longer tail (docs/performance.md).
+WRITE_PACING = Pacing(max_in_flight=2, quiet_turns=8, shared_quiet_turns=32, window_seconds=0.010)
 
 MAX_BATCH_KEYS = 100
 MAX_BATCH_WRITES = 32
@@ -129,7 +132,7 @@ class _Coalescer(Generic[B]):
         return batch
 
     def _gather(self, batch: B, joined_before: int, quiet_turns: int) -> None:
-        """Send batch once pacing.quiet_turns turns of the loop pass with no call joining it."""
+        """Send batch once enough turns of the loop pass with no call joining it (Pacing)."""
         if batch.sent or batch.queued:
             return
         joined = batch.joined
@@ -137,7 +140,9 @@ class _Coalescer(Generic[B]):
         loop = asyncio.get_running_loop()
         leave_by = batch.leave_by
         assert leave_by is not None  # only gathering batches are scheduled here
-        if quiet_turns >= self.pacing.quiet_turns or loop.time() >= leave_by:
+        pacing = self.pacing
+        enough = pacing.quiet_turns if joined < 2 else pacing.shared_quiet_turns
+        if quiet_turns >= enough or loop.time() >= leave_by:
             self._send(batch)
         else:
             loop.call_soon(self._gather, batch, joined, quiet_turns)
