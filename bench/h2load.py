@@ -29,6 +29,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 SHIM_SOURCE = Path(__file__).with_name("h2load_shim.c")
 
 
@@ -145,6 +147,7 @@ class H2Load:
         if len({len(body) for body in bodies}) > 1:
             raise ValueError(f"{label}: rotating bodies must all have the same length")
         self.label = label
+        self.streams = streams
         self._dir = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=workdir))
         data = self._dir / "body.bin"
         data.write_bytes(bodies[0])
@@ -188,6 +191,22 @@ class H2Load:
     @property
     def pid(self) -> int:
         return self._process.pid
+
+    def local_ports(self, server_port: int) -> list[int]:
+        """The client ports of this h2load's connections to server_port."""
+        try:
+            root = psutil.Process(self._process.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+        ports = []
+        for process in processes:
+            try:
+                connections = process.net_connections(kind="tcp")
+            except psutil.NoSuchProcess:
+                continue
+            ports += [c.laddr.port for c in connections if c.raddr and c.raddr.port == server_port]
+        return ports
 
     def wait(self) -> H2Result:
         """Wait for h2load to finish and parse its report, request log and status counts."""

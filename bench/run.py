@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -519,8 +519,12 @@ class Server:
         except psutil.NoSuchProcess:
             return 0
 
-    def connections_per_process(self) -> list[int]:
-        """Established client connections per listening process (SO_REUSEPORT's spread)."""
+    def connections_per_process(self, weights: Mapping[int, int] | None = None) -> list[int]:
+        """Established client connections per listening process (SO_REUSEPORT's spread).
+
+        With weights (client port to a connection's weight, 1 for any other),
+        each process's connections are summed by weight instead.
+        """
         counts = []
         try:
             root = psutil.Process(self.process.pid)
@@ -534,7 +538,13 @@ class Server:
                 continue
             mine = [c for c in connections if c.laddr and c.laddr.port == self.port]
             if any(c.status == psutil.CONN_LISTEN for c in mine):
-                counts.append(sum(1 for c in mine if c.status == psutil.CONN_ESTABLISHED))
+                established = [c for c in mine if c.status == psutil.CONN_ESTABLISHED]
+                if weights is None:
+                    counts.append(len(established))
+                else:
+                    counts.append(
+                        sum(weights.get(c.raddr.port, 1) if c.raddr else 1 for c in established)
+                    )
         return sorted(counts, reverse=True)
 
     def stop(self) -> None:
@@ -593,6 +603,7 @@ class Measurement:
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)
     verified: dict[str, Any] = field(default_factory=dict)
     spread: list[int] = field(default_factory=list)
+    calls_spread: list[int] = field(default_factory=list)
     placements: int = 1
 
     def ms(self, q: float) -> float:
@@ -605,11 +616,11 @@ class Measurement:
 MAX_PLACEMENTS = 12
 
 
-def balanced(spread: list[int], connections: int) -> bool:
-    """Connections spread over the listening workers as evenly as their number allows."""
+def balanced(spread: list[int], total: int) -> bool:
+    """Calls in flight (or connections) spread over the workers as evenly as their number allows."""
     if len(spread) <= 1:
         return True
-    return max(spread) - min(spread) <= max(1, connections // 8)
+    return max(spread) - min(spread) <= max(1, total // 8)
 
 
 class Bench:
@@ -717,9 +728,13 @@ class Bench:
         try:
             # SO_REUSEPORT places each connection on a worker by a hash of its
             # source port: 4 connections land 2/2 on two workers only 3 times
-            # in 8. Reconnect until they are spread evenly, as a server with
-            # many clients would see them.
+            # in 8. Reconnect until the calls in flight are spread evenly, as
+            # a server with many clients would see them. Connections carry
+            # different numbers of calls in the mix (a GetCohort connection 9,
+            # a CreateCohort one 1), so an even count of connections can still
+            # leave one worker with twice the other's calls.
             tries = 1 if self.args.quick else MAX_PLACEMENTS  # quick asserts no speed
+            in_flight = sum(part.clients * part.streams for part in parts)
             for attempt in range(tries):
                 runs = start()
                 started_at = time.monotonic()
@@ -727,7 +742,10 @@ class Bench:
                 while sum(spread) < connections and time.monotonic() - started_at < 2.0:
                     time.sleep(0.05)
                     spread = self.server.connections_per_process()
-                if balanced(spread, connections) or attempt == tries - 1:
+                port = self.server.port
+                streams = {p: run.streams for run in runs for p in run.local_ports(port)}
+                calls = self.server.connections_per_process(streams)
+                if balanced(calls, in_flight) or attempt == tries - 1:
                     break
                 for run in runs:
                     run.kill()
@@ -749,6 +767,7 @@ class Bench:
             result.cpu_seconds -= before
         measurement = _measurement(name, parts, results, cpu)
         measurement.spread = spread
+        measurement.calls_spread = calls
         measurement.placements = placements
         return measurement
 
@@ -1199,6 +1218,7 @@ def _console_line(m: Measurement) -> str:
         f"p99 {m.ms(99):6.2f} ms  errors {m.errors}  cpu-s/1k server "
         f"{m.per_1k(m.cpu.server):.3f} db {m.per_1k(m.cpu.database):.3f} "
         f"loadgen {m.per_1k(m.loadgen_cpu):.3f}  connections/process {m.spread}"
+        f" calls/process {m.calls_spread}"
         f" (placement {m.placements})"
     )
 
@@ -1251,6 +1271,7 @@ def scenario_report(
             "in_flight": m.in_flight,
             "connections": m.connections,
             "connections_per_process": m.spread,
+            "calls_in_flight_per_process": m.calls_spread,
             "placements": m.placements,
         }
         if name == "mixed" or m.verified:
@@ -1458,9 +1479,11 @@ How it is measured (see the docstrings of `bench/run.py`, `bench/h2load.py`,
   of its source port, so 4 connections land 2/2 on two workers only 3 times
   in 8 (and 4/0 once in 8), which decided throughput more than the code did.
   The harness reconnects h2load (up to 12 times, before its warm-up ends)
-  until the connections are spread evenly, as a server with many clients
-  would see them; `connections_per_process` and `placements` in the JSON say
-  what each row ran with.
+  until the calls in flight are spread evenly, as a server with many clients
+  would see them (in the mix a GetCohort connection carries 9 calls and a
+  CreateCohort one 1, so an even count of connections is not enough);
+  `connections_per_process`, `calls_in_flight_per_process` and `placements`
+  in the JSON say what each row ran with.
 - **Errors.** h2load counts HTTP 200 as success even for gRPC errors, so the
   shim counts `grpc-status` values (warm-up included); errors are non-OK
   statuses plus h2load failures. Before each run every body kind is sent once
