@@ -24,6 +24,9 @@ from cohorts.storage.database import as_role, open_pool
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 
 ERROR_DOMAIN = "cohorts.learning.v1"
+# A coalescer's gathering window stretched so that no timing on a busy
+# machine can blur which of its gathering rules applied.
+LONG_WINDOW = 0.5
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from cohorts.domain.errors import NotFound, StorageUnavailable
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.storage.coalescing import READ_PACING, KeyedReads
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
-from tests.integration._support import StatementCounter, on_use_cases
+from tests.integration._support import LONG_WINDOW, StatementCounter, on_use_cases
 
 
 def _tenant() -> str:
@@ -193,11 +193,6 @@ def test_a_scope_never_has_more_than_its_cap_of_batches_on_the_wire(database_url
     _run(database_url, work, pool_size=READ_PACING.max_in_flight + 3)
 
 
-# The gathering rules, with a window long enough that no timing on a busy
-# machine can blur which rule applied.
-_LONG_WINDOW = 0.5
-
-
 async def _seeded_and_settled(
     cases: CohortUseCases, caller: Caller, count: int, keyed_reads: StatementCounter
 ) -> list[str]:
@@ -210,7 +205,7 @@ async def _seeded_and_settled(
 
 @pytest.fixture
 def long_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(KeyedReads, "pacing", replace(READ_PACING, window_seconds=_LONG_WINDOW))
+    monkeypatch.setattr(KeyedReads, "pacing", replace(READ_PACING, window_seconds=LONG_WINDOW))
 
 
 @pytest.mark.usefixtures("long_window")
@@ -244,7 +239,7 @@ def test_a_lone_call_leaves_without_waiting_for_the_window(database_url: str):
             await cases.get(caller, cohort_id)
             took.append(time.monotonic() - started)
         # A batch that waited for its window would take all of it.
-        assert max(took) < _LONG_WINDOW * 0.8, took
+        assert max(took) < LONG_WINDOW * 0.8, took
 
     _run(database_url, work)
 
@@ -261,9 +256,9 @@ def test_a_batch_leaves_once_calls_stop_joining_without_waiting_for_one_on_the_w
         with psycopg.connect(database_url) as blocker:
             blocker.execute("LOCK TABLE cohorts IN ACCESS EXCLUSIVE MODE")
             held = asyncio.ensure_future(cases.get(caller, ids[0]))
-            await asyncio.sleep(_LONG_WINDOW / 10)
+            await asyncio.sleep(LONG_WINDOW / 10)
             later = [asyncio.ensure_future(cases.get(caller, i)) for i in ids[1:]]
-            await asyncio.sleep(_LONG_WINDOW / 10)
+            await asyncio.sleep(LONG_WINDOW / 10)
             assert keyed_reads.on_wire == 2
             blocker.commit()
         got = [await held, *await asyncio.gather(*later)]

@@ -19,7 +19,7 @@ from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.deadlines import request_deadline
 from cohorts.storage.coalescing import READ_PACING, WRITE_PACING, RowWrites
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
-from tests.integration._support import StatementCounter, on_use_cases
+from tests.integration._support import LONG_WINDOW, StatementCounter, on_use_cases
 
 _decode = cohort_pb2.Cohort.FromString
 
@@ -82,16 +82,14 @@ def test_a_lone_create_is_one_statement(database_url: str):
 
 
 # Write spacing: further apart than a lone call's quiet spell, closer than a
-# shared batch's. The window is stretched so that no timing on a busy machine
-# can end a batch's gathering first.
+# shared batch's.
 _SPACING = (WRITE_PACING.quiet_turns + WRITE_PACING.shared_quiet_turns) // 2
-_LONG_WINDOW = 0.5
 
 
 @pytest.fixture
 def long_write_window(monkeypatch: pytest.MonkeyPatch) -> None:
     assert WRITE_PACING.quiet_turns < _SPACING < WRITE_PACING.shared_quiet_turns
-    monkeypatch.setattr(RowWrites, "pacing", replace(WRITE_PACING, window_seconds=_LONG_WINDOW))
+    monkeypatch.setattr(RowWrites, "pacing", replace(WRITE_PACING, window_seconds=LONG_WINDOW))
 
 
 async def _create_spaced(

@@ -364,6 +364,10 @@ class _StatementBatch(_Batch):
     def size(self) -> int:
         return len(self.runs)
 
+    def join(self, run: _PendingStatement) -> None:
+        self.joined += 1
+        self.runs.append(run)
+
 
 class _SharedPipelines(_Coalescer[_StatementBatch]):
     """Runs a statement once per caller, for all the callers of a batch, in one pipeline.
@@ -392,8 +396,7 @@ class _SharedPipelines(_Coalescer[_StatementBatch]):
             batch_id, lambda: _StatementBatch(batch_id, caller, sql, binary)
         )
         future: asyncio.Future[list[Row]] = asyncio.get_running_loop().create_future()
-        batch.runs.append(_PendingStatement(key, params, future))
-        batch.joined += 1
+        batch.join(_PendingStatement(key, params, future))
         if batch.size() >= self.max_batch_size:
             self._send(batch)
         return await future
