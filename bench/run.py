@@ -437,6 +437,7 @@ class Server:
         workers: int | None,
         log_path: Path,
         migrate_on_start: bool = True,
+        niceness: int | None = None,
     ) -> None:
         self.port = free_port()
         self.workers = workers
@@ -453,6 +454,8 @@ class Server:
         }
         if workers is not None:
             env["COHORTS_WORKERS"] = str(workers)
+        if niceness is not None:
+            env["COHORTS_NICENESS"] = str(niceness)
         self.env = {k: v for k, v in env.items() if k.startswith("COHORTS_")}
         self._log = open(log_path, "a")  # noqa: SIM115 - closed in stop()
         self._log.write(f"\n--- {datetime.now(UTC).isoformat()} workers={workers}\n")
@@ -675,6 +678,7 @@ class Bench:
             workers=workers,
             log_path=DATA_DIR / "server.log",
             migrate_on_start=migrate_on_start,
+            niceness=getattr(self.args, "niceness", None),
         )
         return self.server
 
@@ -1369,6 +1373,8 @@ def target_lines(scenarios: dict[str, Any]) -> list[str]:
 def render_section(report: dict[str, Any]) -> str:
     m, s = report["machine"], report["scenarios"]
     d, settings = report["dataset"], report["settings"]
+    nice = report.get("server_env", {}).get("COHORTS_NICENESS")
+    niceness = f", COHORTS_NICENESS={nice}" if nice is not None else ""
     lines = [
         SECTION,
         "",
@@ -1381,7 +1387,7 @@ def render_section(report: dict[str, Any]) -> str:
         f"- **Machine:** {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, "
         f"{m['os']}; Python {m['python']}, grpcio {m['grpcio']}; {m['h2load']}; {m['pgbench']}",
         f"- **Server:** `cohorts serve` with COHORTS_WORKERS={report['workers']} "
-        f"({report['workers_from']}); "
+        f"({report['workers_from']}){niceness}; "
         f"{report['server_processes']} server process(es) seen",
         f"- **Data:** {d['total']:,} cohorts over {d['tenants']} tenants (bench/seed.py); "
         f"calls as tenant `{d['tenant']}` ({d['tenant_rows']:,} cohorts); GetCohort rotates "
@@ -1550,6 +1556,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="CI smoke test: tiny data, 2 s each")
     parser.add_argument(
         "--workers", type=int, help="COHORTS_WORKERS for the server (default: unset)"
+    )
+    parser.add_argument(
+        "--niceness",
+        type=int,
+        help="COHORTS_NICENESS for the server (default: unset, so the server's own default)",
     )
     parser.add_argument(
         "--duration", type=float, help="measured seconds per scenario (10; quick 2)"

@@ -8,8 +8,10 @@ JSON log lines it and its workers write to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -175,7 +177,7 @@ def supervise(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Super
     """Starts `cohorts serve` with COHORTS_WORKERS and the given overrides; cleans up after."""
     started: list[Supervised] = []
 
-    def start(**overrides: str) -> Supervised:
+    def start(*, new_session: bool = False, **overrides: str) -> Supervised:
         port, metrics_port = free_port(), free_port()
         env = {
             k: v
@@ -210,6 +212,7 @@ def supervise(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Super
                 cwd=tmp_path,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=new_session,
             )
         supervised = Supervised(process, port, metrics_port, log_path, tmp_path)
         started.append(supervised)
@@ -405,3 +408,68 @@ def test_port_zero_cannot_be_shared_by_several_workers(supervise: Callable[..., 
     service = supervise(COHORTS_LISTEN="127.0.0.1:0")
     assert service.process.wait(timeout=30) == 2
     assert "COHORTS_WORKERS=1" in service.log()
+
+
+AUTOGROUP_NICE = re.compile(r"nice (-?\d+)")
+
+
+def autogroup_niceness(pid: int) -> int:
+    """The niceness of pid's session (Linux autogroups), as /proc shows it."""
+    text = Path(f"/proc/{pid}/autogroup").read_text()
+    match = AUTOGROUP_NICE.search(text)
+    assert match, text
+    return int(match.group(1))
+
+
+@pytest.fixture
+def own_session_niceness() -> Iterator[int | None]:
+    """This session's autogroup niceness (None without autogroups), put back after the test.
+
+    A server that wrongly lowered the autogroup it shares with us would
+    otherwise slow every later test of the session.
+    """
+    if not Path("/proc/self/autogroup").exists():
+        yield None
+        return
+    before = autogroup_niceness(os.getpid())
+    yield before
+    if autogroup_niceness(os.getpid()) != before:
+        with contextlib.suppress(OSError):  # lowering niceness needs CAP_SYS_NICE
+            Path("/proc/self/autogroup").write_text(str(before))
+
+
+@pytest.mark.parametrize(
+    ("setting", "lowered_by"), [({"COHORTS_NICENESS": "10"}, 10), ({}, 0)], ids=["10", "default"]
+)
+def test_server_processes_lower_their_cpu_priority_below_the_database(
+    supervise: Callable[..., Supervised],
+    own_session_niceness: int | None,
+    setting: dict[str, str],
+    lowered_by: int,
+):
+    # A worker that holds a core while a database backend waits for one only
+    # delays its own calls (cohorts.priority); by default the server keeps the
+    # priority it was started with. Started from this process, the server
+    # shares our session, whose autogroup it must leave alone.
+    ours = psutil.Process().nice()
+    service = supervise(**setting)
+    workers = service.wait_until_serving()
+    assert [w.nice() for w in workers] == [min(ours + lowered_by, 19)] * WORKERS
+    assert psutil.Process(service.process.pid).nice() == min(ours + lowered_by, 19)
+    if own_session_niceness is not None:
+        assert autogroup_niceness(os.getpid()) == own_session_niceness
+
+
+def test_a_server_leading_its_session_lowers_the_sessions_cpu_priority(
+    supervise: Callable[..., Supervised], own_session_niceness: int | None
+):
+    # With autogroups the kernel shares the CPU between sessions before nice
+    # orders a session's processes, and pg_ctl runs PostgreSQL in a session of
+    # its own: only the session's niceness puts the workers behind it.
+    if own_session_niceness is None:
+        pytest.skip("this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP)")
+    service = supervise(new_session=True, COHORTS_NICENESS="10")
+    workers = service.wait_until_serving()
+    assert autogroup_niceness(service.process.pid) == 10
+    assert [autogroup_niceness(w.pid) for w in workers] == [10] * WORKERS
+    assert autogroup_niceness(os.getpid()) == own_session_niceness
