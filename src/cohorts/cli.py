@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import jwt
 
 from cohorts.logs import configure_logging
-from cohorts.priority import lower_priority
+from cohorts.priority import default_niceness, lower_priority
 from cohorts.settings import Settings
 
 _log = logging.getLogger("cohorts")
@@ -43,7 +43,8 @@ def _serve(settings: Settings) -> int:
     # Create the development secret (if one is used) before any worker races to.
     settings.hs256_secret()
     # After the embedded database has started, which keeps its own priority.
-    lower_priority(settings.niceness)
+    niceness = settings.niceness
+    lower_priority(default_niceness(service_url) if niceness is None else niceness)
     if settings.workers == 1:
         return _run_worker(settings, database_url=service_url, serve_metrics=True)
     from cohorts.supervisor import Supervisor

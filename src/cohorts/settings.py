@@ -40,12 +40,13 @@ class Settings(BaseSettings):
         ge=1,
         description="server processes sharing the port (SO_REUSEPORT)",
     )
-    niceness: int = Field(
-        default=0,
+    niceness: int | None = Field(
+        default=None,
         ge=0,
         le=19,
         description="how far the server processes lower their CPU priority (nice), so a "
-        "database on the same host runs first; 0 leaves it as started",
+        "database on the same host runs first; unset: 10 with a database on this host "
+        "(the embedded one, or a loopback or Unix-socket URL), else 0",
     )
     metrics_listen: str | None = Field(
         default=None, description="host:port for Prometheus /metrics; unset: no endpoint"
