@@ -514,6 +514,14 @@ class Server:
                 continue
         return count
 
+    def niceness(self) -> list[int]:
+        """The distinct nice values of the server's processes (COHORTS_NICENESS at work)."""
+        try:
+            root = psutil.Process(self.process.pid)
+            return sorted({p.nice() for p in [root, *root.children(recursive=True)]})
+        except psutil.NoSuchProcess:
+            return []
+
     def processes(self) -> int:
         """Processes in the server's tree (a supervisor and its workers, or one)."""
         try:
@@ -1069,6 +1077,7 @@ def measure_all(bench: Bench, dataset: Dataset, bearer: str, workers: int | None
             # just after it: the machine's speed drifts over a run.
             run(f"{ECHO_AFTER}{name}", single(calls["echo"], args))
     server_processes = server.processes()
+    server_niceness = server.niceness()
     bench.stop_server()
 
     ceilings: dict[str, DbCeiling] = {}
@@ -1089,6 +1098,7 @@ def measure_all(bench: Bench, dataset: Dataset, bearer: str, workers: int | None
         "ceilings": ceilings,
         "pgbench_scripts": {name: path.read_text() for name, path in scripts.items()},
         "server_processes": server_processes,
+        "server_niceness": server_niceness,
         "server_env": server.env,
     }
 
@@ -1373,8 +1383,8 @@ def target_lines(scenarios: dict[str, Any]) -> list[str]:
 def render_section(report: dict[str, Any]) -> str:
     m, s = report["machine"], report["scenarios"]
     d, settings = report["dataset"], report["settings"]
-    nice = report.get("server_env", {}).get("COHORTS_NICENESS")
-    niceness = f", COHORTS_NICENESS={nice}" if nice is not None else ""
+    nice = report.get("server_niceness")
+    niceness = f", at niceness {'/'.join(map(str, nice))}" if nice else ""
     lines = [
         SECTION,
         "",
@@ -1634,6 +1644,7 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers if args.workers is not None else default_workers(),
         "workers_from": "--workers" if args.workers is not None else "COHORTS_WORKERS default",
         "server_processes": main_run["server_processes"],
+        "server_niceness": main_run["server_niceness"],
         "server_env": main_run["server_env"] | {"COHORTS_JWT_SECRET": "<bench secret>"},
         "profile": profile.name,
         "settings": {
