@@ -18,6 +18,7 @@ It knows nothing about gRPC, so:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -30,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from cohorts.priority import lower_priority
 
 SHIM_SOURCE = Path(__file__).with_name("h2load_shim.c")
 
@@ -143,6 +146,7 @@ class H2Load:
         warmup: float,
         workdir: Path,
         label: str,
+        niceness: int = 0,
     ) -> None:
         if len({len(body) for body in bodies}) > 1:
             raise ValueError(f"{label}: rotating bodies must all have the same length")
@@ -184,8 +188,17 @@ class H2Load:
         command.append(url)
         self.command = command
         self._stdout = open(self._dir / "stdout.txt", "w")  # noqa: SIM115 - closed in wait()
+        # h2load stands in for clients on other machines but shares the cores
+        # with the server, so it runs at the server's priority (in a session
+        # of its own, as the server is), neither ahead of it nor behind.
+        at_servers_priority = functools.partial(lower_priority, niceness) if niceness else None
         self._process = subprocess.Popen(
-            command, env=env, stdout=self._stdout, stderr=subprocess.STDOUT
+            command,
+            env=env,
+            stdout=self._stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=at_servers_priority,  # noqa: PLW1509 - the harness starts no threads
         )
 
     @property

@@ -716,6 +716,8 @@ class Bench:
             "authorization": f"Bearer {bearer}",
         }
 
+        niceness = max(self.server.niceness(), default=0)
+
         def start() -> list[H2Load]:
             assert self.server is not None
             return [
@@ -731,6 +733,7 @@ class Bench:
                     warmup=warmup,
                     workdir=self.work,
                     label=f"{name}-{part.call.name}",
+                    niceness=niceness,
                 )
                 for part in parts
             ]
