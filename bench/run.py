@@ -1503,6 +1503,10 @@ How it is measured (see the docstrings of `bench/run.py`, `bench/h2load.py`,
   CreateCohort one 1, so an even count of connections is not enough);
   `connections_per_process`, `calls_in_flight_per_process` and `placements`
   in the JSON say what each row ran with.
+- **Priority.** h2load shares the two cores with the server, so it runs at
+  the server's niceness (`server_niceness` in the JSON; 10 by default, the
+  database being on this host), in a session of its own as the server is:
+  like a client on another machine, neither ahead of the server nor behind.
 - **Errors.** h2load counts HTTP 200 as success even for gRPC errors, so the
   shim counts `grpc-status` values (warm-up included); errors are non-OK
   statuses plus h2load failures. Before each run every body kind is sent once
