@@ -94,7 +94,9 @@ def compile_filter(node: Filter) -> ColumnElement[bool]:
             parent: ColumnElement[Any] = _c.metadata
             for key in node.path[:-1]:
                 parent = parent.op("->")(literal(key, Text))
-            exists: ColumnElement[bool] = parent.op("?")(literal(node.path[-1], Text))
+            exists: ColumnElement[bool] = parent.op("?", is_comparison=True)(
+                literal(node.path[-1], Text)
+            )
             if len(node.path) > 1:
                 # `?` also finds a string inside an array; only objects have keys.
                 # A missing parent is NULL, and a NULL here would make NOT(...) drop the row.
