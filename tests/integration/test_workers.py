@@ -413,27 +413,45 @@ def test_port_zero_cannot_be_shared_by_several_workers(supervise: Callable[..., 
 AUTOGROUP_NICE = re.compile(r"nice (-?\d+)")
 
 
-def autogroup_niceness(pid: int) -> int:
-    """The niceness of pid's session (Linux autogroups), as /proc shows it."""
+def autogroup_niceness(pid: int) -> int | None:
+    """The niceness of pid's session (Linux autogroups), as /proc shows it.
+
+    None for a process in the root autogroup, which /proc shows as nothing:
+    one whose ancestors never started a session, as under a container's or
+    CI runner's first process.
+    """
     text = Path(f"/proc/{pid}/autogroup").read_text()
+    if not text.strip():
+        return None
     match = AUTOGROUP_NICE.search(text)
     assert match, text
     return int(match.group(1))
 
 
+def test_a_process_in_the_root_autogroup_reads_as_having_no_session_niceness():
+    # PID 1 never starts a session, so it is in the root autogroup (where
+    # this test's own process may be too, under some CI runners).
+    if not Path("/proc/1/autogroup").exists():
+        pytest.skip("this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP)")
+    if Path("/proc/1/autogroup").read_text().strip():
+        pytest.skip("PID 1 here leads an autogroup of its own")
+    assert autogroup_niceness(1) is None
+
+
 @pytest.fixture
 def own_session_niceness() -> Iterator[int | None]:
-    """This session's autogroup niceness (None without autogroups), put back after the test.
+    """This session's autogroup niceness, put back after the test.
 
-    A server that wrongly lowered the autogroup it shares with us would
-    otherwise slow every later test of the session.
+    None without autogroups, or in the root autogroup, whose niceness cannot
+    be changed. A server that wrongly lowered the autogroup it shares with us
+    would otherwise slow every later test of the session.
     """
     if not Path("/proc/self/autogroup").exists():
         yield None
         return
     before = autogroup_niceness(os.getpid())
     yield before
-    if autogroup_niceness(os.getpid()) != before:
+    if before is not None and autogroup_niceness(os.getpid()) != before:
         with contextlib.suppress(OSError):  # lowering niceness needs CAP_SYS_NICE
             Path("/proc/self/autogroup").write_text(str(before))
 
@@ -466,7 +484,8 @@ def test_a_server_leading_its_session_lowers_the_sessions_cpu_priority(
     # With autogroups the kernel shares the CPU between sessions before nice
     # orders a session's processes, and pg_ctl runs PostgreSQL in a session of
     # its own: only the session's niceness puts the workers behind it.
-    if own_session_niceness is None:
+    # A new session gets an autogroup of its own even when ours is the root one.
+    if not Path("/proc/self/autogroup").exists():
         pytest.skip("this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP)")
     service = supervise(new_session=True, COHORTS_NICENESS="10")
     workers = service.wait_until_serving()
