@@ -411,6 +411,11 @@ def test_port_zero_cannot_be_shared_by_several_workers(supervise: Callable[..., 
 
 
 AUTOGROUP_NICE = re.compile(r"nice (-?\d+)")
+# Linux shows every process's autogroup when it has them (CONFIG_SCHED_AUTOGROUP).
+HAS_AUTOGROUPS = Path("/proc/self/autogroup").exists()
+needs_autogroups = pytest.mark.skipif(
+    not HAS_AUTOGROUPS, reason="this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP)"
+)
 
 
 def autogroup_niceness(pid: int) -> int | None:
@@ -428,11 +433,10 @@ def autogroup_niceness(pid: int) -> int | None:
     return int(match.group(1))
 
 
+@needs_autogroups
 def test_a_process_in_the_root_autogroup_reads_as_having_no_session_niceness():
     # PID 1 never starts a session, so it is in the root autogroup (where
     # this test's own process may be too, under some CI runners).
-    if not Path("/proc/1/autogroup").exists():
-        pytest.skip("this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP)")
     if Path("/proc/1/autogroup").read_text().strip():
         pytest.skip("PID 1 here leads an autogroup of its own")
     assert autogroup_niceness(1) is None
@@ -446,7 +450,7 @@ def own_session_niceness() -> Iterator[int | None]:
     be changed. A server that wrongly lowered the autogroup it shares with us
     would otherwise slow every later test of the session.
     """
-    if not Path("/proc/self/autogroup").exists():
+    if not HAS_AUTOGROUPS:
         yield None
         return
     before = autogroup_niceness(os.getpid())
@@ -478,6 +482,7 @@ def test_server_processes_lower_their_cpu_priority_below_the_database(
         assert autogroup_niceness(os.getpid()) == own_session_niceness
 
 
+@needs_autogroups
 def test_a_server_leading_its_session_lowers_the_sessions_cpu_priority(
     supervise: Callable[..., Supervised], own_session_niceness: int | None
 ):
@@ -485,8 +490,6 @@ def test_a_server_leading_its_session_lowers_the_sessions_cpu_priority(
     # orders a session's processes, and pg_ctl runs PostgreSQL in a session of
     # its own: only the session's niceness puts the workers behind it.
     # A new session gets an autogroup of its own even when ours is the root one.
-    if not Path("/proc/self/autogroup").exists():
-        pytest.skip("this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP)")
     service = supervise(new_session=True, COHORTS_NICENESS="10")
     workers = service.wait_until_serving()
     assert autogroup_niceness(service.process.pid) == 10
