@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,17 +24,11 @@ from tests.faults._load import (
     stored_rows,
 )
 from tests.faults.conftest import FaultPostgres
+from tests.fixtures.ports import unused_port
 from tests.fixtures.server import TEST_JWT_SECRET, bearer, mint_token
 
 GRACE_SECONDS = 3
 LOAD_THREADS = 6
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _serve(fault_postgres: FaultPostgres, port: int, work_dir: Path) -> subprocess.Popen[bytes]:
@@ -97,7 +90,7 @@ def test_sigterm_under_load_drains_exits_cleanly_and_loses_no_write(
     fault_postgres: FaultPostgres, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     work_dir = tmp_path_factory.mktemp("serve")
-    port = _free_port()
+    port = unused_port()
     tenant = f"sigterm-{uuid.uuid4().hex[:10]}"
     metadata = bearer(mint_token(tenant=tenant, sub="sigterm-tester"))
     process = _serve(fault_postgres, port, work_dir)

@@ -32,6 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from cohorts.storage.database import as_role
+from tests.fixtures.ports import unused_port
 from tests.fixtures.server import TEST_JWT_SECRET, bearer, mint_token
 
 pytestmark = pytest.mark.slow
@@ -40,12 +41,6 @@ WORKERS = 2
 POOL_SIZE = 3
 GRACE_SECONDS = 2
 REQUESTS = "cohorts_grpc_requests_total"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(what: str, predicate: Callable[[], Any], timeout: float) -> Any:
@@ -178,7 +173,7 @@ def supervise(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Super
     started: list[Supervised] = []
 
     def start(*, new_session: bool = False, **overrides: str) -> Supervised:
-        port, metrics_port = free_port(), free_port()
+        port, metrics_port = unused_port(), unused_port()
         env = {
             k: v
             for k, v in os.environ.items()
