@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -69,6 +69,116 @@ def test_concurrent_creates_share_pipelines_and_each_is_stored(database_url: str
     assert len(set(ids)) == count
     stored = _stored(database_url, ids)
     assert [stored[i] for i in ids] == [(caller.tenant_id, None, f"c{n}") for n in range(count)]
+
+
+@pytest.fixture
+def written_by_statement(database_url: str) -> Iterator[Callable[[str], list[tuple[str, int]]]]:
+    """Each INSERT and UPDATE statement PostgreSQL ran on cohorts for a tenant: (verb, rows)."""
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        owner.execute(
+            """
+            CREATE TABLE test_write_statements (
+                n bigserial PRIMARY KEY, tenant_id text, verb text, written bigint
+            );
+            CREATE FUNCTION test_count_write_statements() RETURNS trigger
+            LANGUAGE plpgsql SECURITY DEFINER AS $$
+            BEGIN
+                INSERT INTO test_write_statements (tenant_id, verb, written)
+                    SELECT tenant_id, TG_OP, count(*) FROM written GROUP BY tenant_id;
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER test_count_inserts AFTER INSERT ON cohorts
+                REFERENCING NEW TABLE AS written
+                FOR EACH STATEMENT EXECUTE FUNCTION test_count_write_statements();
+            CREATE TRIGGER test_count_updates AFTER UPDATE ON cohorts
+                REFERENCING NEW TABLE AS written
+                FOR EACH STATEMENT EXECUTE FUNCTION test_count_write_statements();
+            """
+        )
+
+    def statements(tenant_id: str) -> list[tuple[str, int]]:
+        with psycopg.connect(database_url) as connection:
+            rows = connection.execute(
+                "SELECT verb, written FROM test_write_statements WHERE tenant_id = %s ORDER BY n",
+                (tenant_id,),
+            ).fetchall()
+        return [(verb, written) for verb, written in rows]
+
+    try:
+        yield statements
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as owner:
+            owner.execute("DROP TRIGGER test_count_inserts ON cohorts")
+            owner.execute("DROP TRIGGER test_count_updates ON cohorts")
+            owner.execute("DROP FUNCTION test_count_write_statements()")
+            owner.execute("DROP TABLE test_write_statements")
+
+
+def test_a_batch_of_creates_and_one_of_updates_are_each_one_statement(
+    database_url: str, written_by_statement: Callable[[str], list[tuple[str, int]]]
+):
+    # PostgreSQL's work per statement run (the executor's start-up, the CHECK
+    # constraints read afresh) is paid once per batch, not once per row.
+    caller = Caller(_tenant(), "alice")
+    count = 24
+
+    async def work(cases: CohortUseCases, writes: StatementCounter) -> list[str]:
+        created = await asyncio.gather(
+            *(cases.create(caller, CohortContent(name=f"c{i}")) for i in range(count))
+        )
+        ids = [_decode(cohort).id for cohort in created]
+        updated = await asyncio.gather(
+            *(
+                cases.update(
+                    caller, cohort_id, {"name": f"renamed-{cohort_id}"}, expected_version=1
+                )
+                for cohort_id in ids
+            )
+        )
+        assert [_decode(cohort).version for cohort in updated] == [2] * count
+        assert writes.failed == 0
+        return ids
+
+    ids = _run(database_url, work)
+    statements = written_by_statement(caller.tenant_id)
+    inserts = [rows for verb, rows in statements if verb == "INSERT"]
+    updates = [rows for verb, rows in statements if verb == "UPDATE"]
+    assert sum(inserts) == count and len(inserts) < count / 4, statements
+    assert sum(updates) == count and len(updates) < count / 4, statements
+    stored = _stored(database_url, ids)
+    assert [stored[i][2] for i in ids] == [f"renamed-{i}" for i in ids]
+
+
+def test_in_a_batch_of_updates_a_second_update_of_one_cohort_sees_the_first(database_url: str):
+    # One statement cannot write a row twice: a batch that holds two updates
+    # of one cohort at one version must still give it exactly one winner.
+    caller = Caller(_tenant(), "alice")
+    attempts = 3
+
+    async def work(cases: CohortUseCases, writes: StatementCounter) -> None:
+        created = await asyncio.gather(
+            *(cases.create(caller, CohortContent(name=f"c{i}")) for i in range(4))
+        )
+        ids = [_decode(cohort).id for cohort in created]
+        calls = [(cohort_id, n) for n in range(attempts) for cohort_id in ids]
+        writes.sent = 0
+        results = await asyncio.gather(
+            *(
+                cases.update(caller, cohort_id, {"name": f"{cohort_id}-by-{n}"}, expected_version=1)
+                for cohort_id, n in calls
+            ),
+            return_exceptions=True,
+        )
+        assert writes.sent < len(calls), writes.sent  # they did share batches
+        for cohort_id in ids:
+            outcomes = [r for (i, _), r in zip(calls, results, strict=True) if i == cohort_id]
+            won = [_decode(r) for r in outcomes if isinstance(r, bytes)]
+            lost = [r for r in outcomes if isinstance(r, VersionMismatch)]
+            assert len(won) == 1 and len(lost) == attempts - 1, outcomes
+            stored = _decode(await cases.get(caller, cohort_id))
+            assert (stored.name, stored.version) == (won[0].name, 2)
+
+    _run(database_url, work)
 
 
 def test_a_lone_create_is_one_statement(database_url: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
@@ -24,13 +25,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import Cohort, CohortContent, CohortStatus, SourceType
 from cohorts.service.ports import ListedRow, ListQuery
+from cohorts.storage.coalescing import RowWrite
 from cohorts.storage.list_sql import (
     after_position,
     compile_filter,
     order_by_clauses,
     position_params,
 )
-from cohorts.storage.statements import render_once, render_template
+from cohorts.storage.statements import quoted, render_once, render_template, type_name
 from cohorts.storage.tables import cohorts
 
 _c = cohorts.c
@@ -71,8 +73,11 @@ class Statements(Protocol):
         """The row of a statement over a list of keys (keys_param) whose key column is key."""
         ...
 
-    async def write_row(self, sql: str, params: dict[str, Any], *, key: str) -> bool:
-        """Whether sql, run with params, returned a row: whether it wrote (key: the row's id)."""
+    async def write_row(self, write: RowWrite, params: dict[str, Any], *, key: str) -> bool:
+        """Whether write's statement, run with params, returned a row: whether it wrote.
+
+        key: the row's id.
+        """
         ...
 
 
@@ -112,14 +117,26 @@ _GET_BY_REQUEST_ID = render_template(
     )
 )
 
+
 # A request_id already used makes the insert write nothing (and return nothing).
-_INSERT = render_template(
-    pg_insert(cohorts)
-    .values({name: bindparam(name) for name in _INSERTED})
-    .on_conflict_do_nothing(constraint="cohorts_request_id_key")
-    .returning(_c.id)
-)
-_REPLACE = render_template(
+def _insert(rows: int | None) -> str:
+    """The insert of one row (rows None), or of rows rows with parameters suffixed _0, _1, …"""
+    values: Any = (
+        {name: bindparam(name) for name in _INSERTED}
+        if rows is None
+        else [{name: bindparam(f"{name}_{i}") for name in _INSERTED} for i in range(rows)]
+    )
+    return render_template(
+        pg_insert(cohorts)
+        .values(values)
+        .on_conflict_do_nothing(constraint="cohorts_request_id_key")
+        .returning(_c.id)
+    )
+
+
+_INSERT = RowWrite(_insert(None), many=cache(_insert))
+
+_REPLACE_SQL = render_template(
     update(cohorts)
     .where(
         _c.tenant_id == bindparam("tenant_id"),
@@ -129,6 +146,35 @@ _REPLACE = render_template(
     .values({name: bindparam(name) for name in _REPLACED})
     .returning(_c.version)
 )
+
+
+@cache
+def _replace_many(rows: int) -> str:
+    """The replace of rows rows of one tenant, their parameters suffixed _0, _1, …
+
+    An UPDATE takes many rows' new values only from a list joined to the
+    table. The batch is one scope, so the tenant is one parameter, and the
+    statement keeps the top-level `tenant_id =` every statement here carries.
+    """
+    keyed = ["id", "expected_version", *_REPLACED]
+    casts = {name: type_name(_c[name].type) for name in _REPLACED} | {
+        "id": type_name(_c.id.type),
+        "expected_version": type_name(_c.version.type),
+    }
+    values = ", ".join(
+        "(" + ", ".join(f"CAST(%({name}_{i})s AS {casts[name]})" for name in keyed) + ")"
+        for i in range(rows)
+    )
+    return (
+        f"UPDATE cohorts SET {', '.join(f'{quoted(n)} = v.{quoted(n)}' for n in _REPLACED)}"
+        f" FROM (VALUES {values}) AS v({', '.join(quoted(n) for n in keyed)})"
+        " WHERE cohorts.tenant_id = %(tenant_id)s"
+        " AND cohorts.id = v.id AND cohorts.version = v.expected_version"
+        " RETURNING cohorts.id"
+    )
+
+
+_REPLACE = RowWrite(_REPLACE_SQL, many=_replace_many, shared=("tenant_id",))
 
 
 def _to_row(

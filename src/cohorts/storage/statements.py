@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.sqltypes import JSON
+from sqlalchemy.types import TypeEngine
 
 _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
@@ -53,3 +54,14 @@ def render_once(shape: Hashable, build: Callable[[], ClauseElement]) -> tuple[st
 def render_template(statement: ClauseElement) -> str:
     """SQL for a statement whose values come at run time as named parameters."""
     return str(statement.compile(dialect=_DIALECT))
+
+
+def quoted(name: str) -> str:
+    """name as an SQL identifier, quoted where it must be."""
+    quote: Callable[[str], str] = _DIALECT.identifier_preparer.quote
+    return quote(name)
+
+
+def type_name(type_: TypeEngine[Any]) -> str:
+    """The PostgreSQL name of a column type, for a CAST."""
+    return type_.compile(dialect=_DIALECT)

@@ -27,7 +27,7 @@ from cohorts.domain.caller import Caller
 from cohorts.domain.errors import DeadlineExceeded, DomainError, StorageUnavailable
 from cohorts.service.deadlines import seconds_remaining
 from cohorts.storage import pipeline
-from cohorts.storage.coalescing import KeyedReads, Row, RowWrites, SharedReads
+from cohorts.storage.coalescing import KeyedReads, Row, RowWrite, RowWrites, SharedReads, Statement
 from cohorts.storage.database import PooledConnection
 from cohorts.storage.repository import SqlCohortRepository
 
@@ -213,17 +213,17 @@ class SqlUnitOfWork:
         rows = await self.fetch(sql, {**params, keys_param: [key]}, binary=binary)
         return next((row for row in rows if row[key_index] == key), None)
 
-    async def write_row(self, sql: str, params: dict[str, Any], *, key: str) -> bool:
-        """Whether sql, run with params, returned a row: whether it wrote.
+    async def write_row(self, write: RowWrite, params: dict[str, Any], *, key: str) -> bool:
+        """Whether write's statement, run with params, returned a row: whether it wrote.
 
-        Outside a transaction the write shares a pipeline and a commit with
-        concurrent writes of the same statement and scope
+        Outside a transaction the write shares a statement, a pipeline and a
+        commit with concurrent writes of the same statement and scope
         (storage/coalescing.py); a transactional unit runs it alone, inside
         its transaction.
         """
         if not self._transactional:
-            return await self._factory.row_writes.write(self._caller, sql, params, key=key)
-        return bool(await self.fetch(sql, params))
+            return await self._factory.row_writes.write(self._caller, write, params, key=key)
+        return bool(await self.fetch(write.sql, params))
 
     async def fetch(self, sql: str, params: dict[str, Any], *, binary: bool = False) -> list[Row]:
         """Run one statement in this unit's scope; its rows ([] when it returns none).
@@ -253,22 +253,15 @@ class SqlUnitOfWork:
         commit together or not at all. generic_plan: sql's plan does not depend
         on its parameters' values (see _GENERIC_PLAN).
         """
+        if not self._transactional:
+            return await self._run_pipelined(
+                [(sql, params) for params in params_seq], binary=binary, generic_plan=generic_plan
+            )
         try:
             connection = self._connection or await self._connect()
             with ExitStack() as hooks:
                 for hook in self._factory.statement_hooks:
                     hooks.enter_context(hook(sql))
-                if not self._transactional:
-                    scope = self._scope(generic_plan=generic_plan)
-                    statements = [(_SCOPE, scope), *((sql, params) for params in params_seq)]
-                    results = await pipeline.run_pipelined(
-                        connection,
-                        connection.transformer,
-                        connection.prepared,
-                        statements,
-                        binary=binary,
-                    )
-                    return results[1:]
                 cursor = connection.unit_cursor
                 # executemany takes no result format of its own: it uses the cursor's.
                 cursor.format = Format.BINARY if binary else Format.TEXT
@@ -284,6 +277,31 @@ class SqlUnitOfWork:
                     await cursor.execute(_SCOPE, scope)
                     await _execute(cursor, sql, params_seq)
                 return await _results(cursor, len(params_seq))
+        except psycopg.Error as error:
+            raise self._translated(error) from error
+
+    async def _run_pipelined(
+        self, statements: list[Statement], *, binary: bool, generic_plan: bool = False
+    ) -> list[list[Row]]:
+        """Outside a transaction: run statements after the scope, in one pipeline and one
+        implicit transaction, so they commit together or not at all; each one's rows.
+
+        The statement hooks see the first statement, once.
+        """
+        try:
+            connection = self._connection or await self._connect()
+            with ExitStack() as hooks:
+                for hook in self._factory.statement_hooks:
+                    hooks.enter_context(hook(statements[0][0]))
+                scope = self._scope(generic_plan=generic_plan)
+                results = await pipeline.run_pipelined(
+                    connection,
+                    connection.transformer,
+                    connection.prepared,
+                    [(_SCOPE, scope), *statements],
+                    binary=binary,
+                )
+                return results[1:]
         except psycopg.Error as error:
             raise self._translated(error) from error
 
@@ -403,17 +421,17 @@ class SqlUnitOfWorkFactory:
         return rows
 
     async def _read_each(
-        self, caller: Caller, sql: str, params_seq: list[dict[str, Any]], binary: bool
+        self, caller: Caller, statements: list[Statement], binary: bool
     ) -> list[list[Row]]:
         async with SqlUnitOfWork(self, caller, read_only=True) as unit:
-            return await unit._run(sql, params_seq, binary=binary)
+            return await unit._run_pipelined(statements, binary=binary)
 
     async def _write_each(
-        self, caller: Caller, sql: str, params_seq: list[dict[str, Any]], binary: bool
+        self, caller: Caller, statements: list[Statement], binary: bool
     ) -> list[list[Row]]:
-        """Writes of one row by key (RowWrites' statements): one plan serves every row."""
+        """Writes of rows by key (RowWrites' statements): one plan serves every row."""
         async with SqlUnitOfWork(self, caller, read_only=False, autocommit=True) as unit:
-            return await unit._run(sql, params_seq, binary=binary, generic_plan=True)
+            return await unit._run_pipelined(statements, binary=binary, generic_plan=True)
 
     def __call__(
         self, caller: Caller, *, read_only: bool = False, autocommit: bool = False
