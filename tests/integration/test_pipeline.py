@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -74,6 +75,43 @@ def test_a_statement_run_many_times_in_one_pipeline_is_prepared_once(database_ur
         runs = [("SELECT %(n)s::int + 100", {"n": n}) for n in range(5)]
         assert await _run(connection, runs) == [[(n + 100,)] for n in range(5)]
         assert await _prepared_here(connection) == ["SELECT $1::int + 100"]
+
+    _on_connection(database_url, work)
+
+
+_CASTS = (
+    "SELECT CAST(%(n)s AS bigint), CAST(%(at)s AS timestamptz),"
+    " CAST(%(raw)s AS bytea), CAST(%(x)s AS float8)"
+)
+# Values whose own types differ from run to run: int2, int4 and int8 by size, and NULLs.
+_MIXED = [
+    {"n": 1, "at": None, "raw": b"\x00\xff", "x": 0.1},
+    {"n": 70_000, "at": datetime(2027, 3, 1, 9, 30, 0, 123456, tzinfo=UTC), "raw": None, "x": None},
+    {"n": None, "at": datetime(1, 1, 1, tzinfo=UTC), "raw": b"", "x": 1e308},
+    {"n": 2**40, "at": None, "raw": bytes(range(256)), "x": -2.5e-300},
+]
+
+
+def test_self_typed_sql_is_prepared_once_whatever_types_its_values_have(database_url: str):
+    async def work(connection: PooledConnection) -> None:
+        for params in _MIXED:
+            rows = await _run(connection, [(pipeline.SelfTypedSql(_CASTS), params)])
+            assert rows == [[(params["n"], params["at"], params["raw"], params["x"])]]
+        assert await _prepared_here(connection) == [
+            "SELECT CAST($1 AS bigint), CAST($2 AS timestamptz),"
+            " CAST($3 AS bytea), CAST($4 AS float8)"
+        ]
+
+    _on_connection(database_url, work)
+
+
+def test_plain_sql_is_prepared_again_for_each_mix_of_value_types(database_url: str):
+    # Why SelfTypedSql exists: psycopg names each value's own type.
+    async def work(connection: PooledConnection) -> None:
+        for params in _MIXED:
+            rows = await _run(connection, [(_CASTS, params)])
+            assert rows == [[(params["n"], params["at"], params["raw"], params["x"])]]
+        assert len(await _prepared_here(connection)) == len(_MIXED)
 
     _on_connection(database_url, work)
 

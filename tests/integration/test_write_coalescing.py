@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -147,6 +148,50 @@ def test_a_batch_of_creates_and_one_of_updates_are_each_one_statement(
     assert sum(updates) == count and len(updates) < count / 4, statements
     stored = _stored(database_url, ids)
     assert [stored[i][2] for i in ids] == [f"renamed-{i}" for i in ids]
+
+
+def test_rows_written_by_one_statement_store_every_value_as_given(database_url: str):
+    # A batch's rows go as text whatever their types (pipeline.SelfTypedSql),
+    # NULLs and large numbers mixed in among them.
+    caller = Caller(_tenant(), "alice")
+    contents = [
+        CohortContent(
+            name=f"c{i}",
+            start_date=None if i % 2 else datetime(2027, 3, 1, 9, 0, 0, 123456 + i, tzinfo=UTC),
+            end_date=None if i % 3 else datetime(2027, 5, 24, 17, tzinfo=UTC),
+            session_count=None if i % 4 == 0 else [1, 300, 70_000, 2_000_000_000][i % 4],
+            completion_required_pct=None if i % 5 == 0 else i / 7,
+            metadata={"n": i, "big": 2**52 + i, "text": "é\u2603", "nested": {"on": i % 2 == 0}},
+            tags=tuple(f"t{j}" for j in range(i % 3)),
+        )
+        for i in range(12)
+    ]
+
+    async def work(cases: CohortUseCases, writes: StatementCounter) -> list[str]:
+        created = await asyncio.gather(*(cases.create(caller, content) for content in contents))
+        assert writes.sent < len(contents)  # they did share batches
+        return [_decode(cohort).id for cohort in created]
+
+    ids = _run(database_url, work)
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT id, name, start_date, end_date, session_count, completion_required_pct,"
+            " metadata, tags FROM cohorts WHERE id = ANY(%s)",
+            (ids,),
+        ).fetchall()
+    stored = {row[0]: row[1:] for row in rows}
+    assert [stored[i] for i in ids] == [
+        (
+            c.name,
+            c.start_date,
+            c.end_date,
+            c.session_count,
+            c.completion_required_pct,
+            c.metadata,
+            list(c.tags),
+        )
+        for c in contents
+    ]
 
 
 def test_in_a_batch_of_updates_a_second_update_of_one_cohort_sees_the_first(database_url: str):

@@ -55,6 +55,8 @@ class RowWrite:
     suffixed _0 … _{n-1}, once per row, except those named in shared, which
     are the same for every write of a batch (its scope) and appear once,
     unsuffixed. It returns the key of each row it wrote in its first column.
+    Its parameters should take their types from the statement
+    (pipeline.SelfTypedSql), or each mix of value types is another statement.
     One statement for a batch, rather than one per row, spares PostgreSQL the
     work it does per statement run (the executor's start-up, the table's
     CHECK constraints and generated columns read afresh) for all rows but

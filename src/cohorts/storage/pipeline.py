@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 from psycopg import pq
-from psycopg.abc import Transformer
+from psycopg.abc import Buffer, Transformer
 from psycopg.adapt import PyFormat
 
 Row = tuple[Any, ...]
@@ -33,6 +33,8 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 _MAX_PREPARED = 256
 
 _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
+_TEXT = PyFormat.TEXT
+_BINARY = PyFormat.BINARY
 
 
 @lru_cache(maxsize=1024)
@@ -50,6 +52,21 @@ def _positional(sql: str) -> tuple[bytes, tuple[str, ...], list[PyFormat]]:
 
     query = _PLACEHOLDER.sub(number, sql).encode()
     return query, tuple(names), [PyFormat.AUTO] * len(names)
+
+
+class SelfTypedSql(str):
+    """SQL whose every parameter takes its type from the statement itself.
+
+    A CAST, or the column an INSERT's VALUES fill, gives each parameter its
+    type, so the statement is prepared without parameter types and its
+    values go as text (bytes as binary, which PostgreSQL reads as the bytea
+    the statement makes them). psycopg otherwise sends each value's own type:
+    int2 or int4 by the value's size, and no type for NULL. A statement with
+    hundreds of parameters (RowWrite.many) would then be prepared, parsed and
+    planned afresh for nearly every combination of its rows' values.
+    """
+
+    __slots__ = ()
 
 
 class PreparedStatements:
@@ -120,10 +137,16 @@ async def run_pipelined(
     result_format = pq.Format.BINARY if binary else pq.Format.TEXT
     # Parameters are adapted before anything is sent: a value that cannot be
     # adapted leaves the connection as it was.
-    bound = []
+    bound: list[tuple[bytes, tuple[int, ...], Sequence[Buffer | None], list[pq.Format] | None]] = []
     for sql, params in statements:
         query, names, adapt_as = _positional(sql)
-        buffers = transformer.dump_sequence([params[name] for name in names], adapt_as)
+        values = [params[name] for name in names]
+        if isinstance(sql, SelfTypedSql):
+            as_text = [_BINARY if type(value) is bytes else _TEXT for value in values]
+            buffers = transformer.dump_sequence(values, as_text)
+            bound.append((query, (), buffers, transformer.formats))
+            continue
+        buffers = transformer.dump_sequence(values, adapt_as)
         bound.append((query, tuple(transformer.types or ()), buffers, transformer.formats))
 
     steps: list[_Step] = []

@@ -32,6 +32,7 @@ from cohorts.storage.list_sql import (
     order_by_clauses,
     position_params,
 )
+from cohorts.storage.pipeline import SelfTypedSql
 from cohorts.storage.statements import quoted, render_once, render_template, type_name
 from cohorts.storage.tables import cohorts
 
@@ -134,7 +135,12 @@ def _insert(rows: int | None) -> str:
     )
 
 
-_INSERT = RowWrite(_insert(None), many=cache(_insert))
+@cache
+def _insert_many(rows: int) -> str:
+    return SelfTypedSql(_insert(rows))
+
+
+_INSERT = RowWrite(_insert(None), many=_insert_many)
 
 _REPLACE_SQL = render_template(
     update(cohorts)
@@ -165,7 +171,7 @@ def _replace_many(rows: int) -> str:
         "(" + ", ".join(f"CAST(%({name}_{i})s AS {casts[name]})" for name in keyed) + ")"
         for i in range(rows)
     )
-    return (
+    return SelfTypedSql(
         f"UPDATE cohorts SET {', '.join(f'{quoted(n)} = v.{quoted(n)}' for n in _REPLACED)}"
         f" FROM (VALUES {values}) AS v({', '.join(quoted(n) for n in keyed)})"
         " WHERE cohorts.tenant_id = %(tenant_id)s"
