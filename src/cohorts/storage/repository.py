@@ -163,10 +163,8 @@ def _replace_many(rows: int) -> str:
     statement keeps the top-level `tenant_id =` every statement here carries.
     """
     keyed = ["id", "expected_version", *_REPLACED]
-    casts = {name: type_name(_c[name].type) for name in _REPLACED} | {
-        "id": type_name(_c.id.type),
-        "expected_version": type_name(_c.version.type),
-    }
+    casts = {name: type_name(_c[name].type) for name in ["id", *_REPLACED]}
+    casts["expected_version"] = casts["version"]
     values = ", ".join(
         "(" + ", ".join(f"CAST(%({name}_{i})s AS {casts[name]})" for name in keyed) + ")"
         for i in range(rows)

@@ -13,8 +13,8 @@ transaction and a pooled connection never carries it to the next caller.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -259,9 +259,7 @@ class SqlUnitOfWork:
             )
         try:
             connection = self._connection or await self._connect()
-            with ExitStack() as hooks:
-                for hook in self._factory.statement_hooks:
-                    hooks.enter_context(hook(sql))
+            with self._hooked(sql):
                 cursor = connection.unit_cursor
                 # executemany takes no result format of its own: it uses the cursor's.
                 cursor.format = Format.BINARY if binary else Format.TEXT
@@ -290,9 +288,7 @@ class SqlUnitOfWork:
         """
         try:
             connection = self._connection or await self._connect()
-            with ExitStack() as hooks:
-                for hook in self._factory.statement_hooks:
-                    hooks.enter_context(hook(statements[0][0]))
+            with self._hooked(statements[0][0]):
                 scope = self._scope(generic_plan=generic_plan)
                 results = await pipeline.run_pipelined(
                     connection,
@@ -304,6 +300,14 @@ class SqlUnitOfWork:
                 return results[1:]
         except psycopg.Error as error:
             raise self._translated(error) from error
+
+    @contextmanager
+    def _hooked(self, sql: str) -> Iterator[None]:
+        """Inside every statement hook (tracing spans, statement capture in tests) for sql."""
+        with ExitStack() as hooks:
+            for hook in self._factory.statement_hooks:
+                hooks.enter_context(hook(sql))
+            yield
 
     async def commit(self) -> None:
         """Make the writes of this unit permanent, unless the caller can no longer hear of it.
