@@ -11,13 +11,20 @@ BUF := $(BIN)/buf
 # Descriptor set for gateways and dynamic clients; reflection serves the same descriptors.
 DESCRIPTOR_SET := generated/descriptors/learning_v1.binpb
 BUILD_DESCRIPTORS = $(BUF) build --path protos/learning --exclude-source-info -o
+# The OpenAPI document of the HTTP/JSON face, generated from the contract's comments and
+# annotations (so from a descriptor set with source info, google/rpc included).
+OPENAPI := learning/v1/cohort_service.openapi.json
+define write_openapi
+$(BUF) build --path protos/learning --path third_party/googleapis/google/rpc -o $(1)/source.binpb && \
+$(BIN)/python -m cohorts.gateway.openapi $(1)/source.binpb > $(1)/$(OPENAPI) && rm $(1)/source.binpb
+endef
 # The contract as last released: `buf breaking` compares protos/ with it.
 BASELINE := protos/baseline/learning_v1.binpb
 
 .PHONY: help install run test lint format generate check-generated breaking baseline bench bench-quick clean
 
 help:
-	@echo "make run       serve on $${COHORTS_LISTEN:-127.0.0.1:50051} (embedded PostgreSQL unless COHORTS_DATABASE_URL is set)"
+	@echo "make run       serve gRPC on $${COHORTS_LISTEN:-127.0.0.1:50051} and HTTP/JSON on $${COHORTS_HTTP_LISTEN-127.0.0.1:8080} (embedded PostgreSQL unless COHORTS_DATABASE_URL is set)"
 	@echo "make test      run the test suite against a PostgreSQL the session starts itself"
 	@echo "make lint      ruff, mypy --strict, buf lint, generated-code freshness"
 	@echo "make generate  regenerate generated/ from protos/"
@@ -31,9 +38,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Metrics are on for `make run` (off unless configured elsewhere, e.g. in tests).
+# Metrics and the HTTP/JSON + gRPC-Web gateway are on for `make run` (off unless configured
+# elsewhere, e.g. in tests); COHORTS_HTTP_LISTEN= (empty) turns the gateway off.
 run: $(STAMP)
-	COHORTS_METRICS_LISTEN=$${COHORTS_METRICS_LISTEN:-127.0.0.1:9464} $(BIN)/cohorts serve
+	COHORTS_METRICS_LISTEN=$${COHORTS_METRICS_LISTEN:-127.0.0.1:9464} \
+	COHORTS_HTTP_LISTEN=$${COHORTS_HTTP_LISTEN-127.0.0.1:8080} \
+	$(BIN)/cohorts serve
 
 # pytest exits 5 when it collected no tests: that must fail, not pass.
 test: $(STAMP)
@@ -58,6 +68,7 @@ generate: $(STAMP)
 	  --mypy_out=generated --mypy_grpc_out=generated $(PROTOS)
 	mkdir -p $(dir $(DESCRIPTOR_SET))
 	$(BUILD_DESCRIPTORS) $(DESCRIPTOR_SET)
+	$(call write_openapi,generated)
 	if command -v npm >/dev/null; then clients/typescript/generate.sh; else echo "npm not found: skipping TypeScript generation"; fi
 
 # Regenerates into a scratch folder and compares, so CI fails on stale code.
@@ -66,6 +77,7 @@ check-generated: $(STAMP)
 	$(PROTOC) --python_out=$$tmp --grpc_python_out=$$tmp \
 	  --mypy_out=$$tmp --mypy_grpc_out=$$tmp $(PROTOS) >/dev/null && \
 	$(BUILD_DESCRIPTORS) $$tmp/descriptors.binpb && \
+	$(call write_openapi,$$tmp) && \
 	if diff -r $$tmp/learning generated/learning >/dev/null \
 	  && cmp -s $$tmp/descriptors.binpb $(DESCRIPTOR_SET); then \
 	  echo "generated/ is up to date"; rm -rf $$tmp; \

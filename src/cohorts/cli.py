@@ -16,6 +16,8 @@ from cohorts.settings import Settings
 
 _log = logging.getLogger("cohorts")
 
+DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
+
 
 def _database_urls(settings: Settings) -> tuple[str, str]:
     """(owner URL for migrations, service URL): configured, or the embedded server's."""
@@ -36,6 +38,13 @@ def _serve(settings: Settings) -> int:
     if settings.workers > 1 and settings.listen.endswith(":0"):
         print("COHORTS_LISTEN with port 0 needs COHORTS_WORKERS=1", file=sys.stderr)
         return 2
+    if settings.http_listen and settings.listen.endswith(":0"):
+        print(
+            "COHORTS_LISTEN with port 0 cannot be used with COHORTS_HTTP_LISTEN: the gateway "
+            "needs the workers' port; choose one",
+            file=sys.stderr,
+        )
+        return 2
     owner_url, service_url = _database_urls(settings)
     if settings.migrate_on_start:
         migrate(owner_url)
@@ -45,7 +54,7 @@ def _serve(settings: Settings) -> int:
     # After the embedded database has started, which keeps its own priority.
     niceness = settings.niceness
     lower_priority(default_niceness(service_url) if niceness is None else niceness)
-    if settings.workers == 1:
+    if settings.workers == 1 and not settings.http_listen:
         return _run_worker(settings, database_url=service_url, serve_metrics=True)
     from cohorts.supervisor import Supervisor
 
@@ -92,6 +101,17 @@ def _reencode(settings: Settings) -> int:
     return 0
 
 
+def _gateway_config(settings: Settings, args: argparse.Namespace) -> int:
+    from cohorts.gateway.envoy_config import render_json
+    from cohorts.gateway.process import gateway_options
+
+    listen = args.listen or settings.http_listen or DEFAULT_HTTP_LISTEN
+    if args.upstream:
+        settings = settings.model_copy(update={"listen": args.upstream})
+    print(render_json(gateway_options(settings, listen=listen)))
+    return 0
+
+
 def mint_token(secret: str, *, tenant: str, subject: str, app: str | None, ttl_seconds: int) -> str:
     """An HS256 token for the given identity."""
     now = int(time.time())
@@ -128,6 +148,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Started by the supervisor with COHORTS_DATABASE_URL set; not for people.
     commands.add_parser("worker", help=argparse.SUPPRESS)
+    gateway = commands.add_parser(
+        "gateway-config",
+        help="print the Envoy config of the HTTP/JSON and gRPC-Web gateway, to run Envoy yourself",
+        description="Print the Envoy bootstrap `cohorts serve` runs when COHORTS_HTTP_LISTEN is "
+        "set (JSON, self-contained: `envoy -c FILE`). Reads the same COHORTS_* settings.",
+    )
+    gateway.add_argument(
+        "--listen",
+        default=None,
+        help=f"address Envoy listens on (default: COHORTS_HTTP_LISTEN, else {DEFAULT_HTTP_LISTEN})",
+    )
+    gateway.add_argument(
+        "--upstream",
+        default=None,
+        help="host:port of the gRPC workers (default: COHORTS_LISTEN)",
+    )
     token = commands.add_parser("token", help="mint an HS256 token for development")
     token.add_argument("--tenant", required=True)
     token.add_argument("--sub", required=True)
@@ -149,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(settings)
     if args.command == "reencode":
         return _reencode(settings)
+    if args.command == "gateway-config":
+        return _gateway_config(settings, args)
     return _token(settings, args)
 
 

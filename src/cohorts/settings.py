@@ -48,6 +48,19 @@ class Settings(BaseSettings):
         "database on the same host runs first; unset: 10 with a database on this host "
         "(the embedded one, or a loopback or Unix-socket URL), else 0",
     )
+    http_listen: str | None = Field(
+        default=None,
+        description="host:port of the HTTP/JSON and gRPC-Web gateway (Envoy); unset or empty: "
+        "no gateway",
+    )
+    http_cors_origins: str = Field(
+        default="",
+        description="comma-separated browser origins allowed to call the gateway (CORS); "
+        "empty: none",
+    )
+    http_request_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="longest HTTP/JSON call the gateway waits for"
+    )
     metrics_listen: str | None = Field(
         default=None, description="host:port for Prometheus /metrics; unset: no endpoint"
     )
@@ -79,6 +92,12 @@ class Settings(BaseSettings):
     bench_echo: bool = Field(
         default=False, description="serve cohorts.bench.Echo/Echo for `make bench` ceilings"
     )
+
+    def http_cors_origin_list(self) -> tuple[str, ...]:
+        """The allowed CORS origins, in the order configured."""
+        return tuple(
+            origin.strip() for origin in self.http_cors_origins.split(",") if origin.strip()
+        )
 
     def development_secret(self) -> str:
         """The on-disk secret used when no JWT key is configured; created on first use."""

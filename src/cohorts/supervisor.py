@@ -1,9 +1,13 @@
-"""Runs COHORTS_WORKERS server processes on one port and keeps them running.
+"""Runs COHORTS_WORKERS server processes on one port, and the HTTP gateway, and keeps them running.
 
 Workers are fresh interpreters (`cohorts worker`), not forks: grpcio must not
 be initialised before a fork (https://github.com/grpc/grpc/blob/master/doc/fork_support.md),
 and this process never imports grpc at all. The kernel spreads incoming
-connections over the workers through SO_REUSEPORT.
+connections over the workers through SO_REUSEPORT. With COHORTS_HTTP_LISTEN set,
+Envoy runs beside them as the HTTP/JSON and gRPC-Web gateway (cohorts.gateway).
+
+Every child is asked to die with this process (cohorts.lifetime), so none outlives
+a supervisor that was killed outright.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
+from cohorts.lifetime import die_with_parent
 from cohorts.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -29,10 +37,20 @@ _RESTART_DELAY_SECONDS = 0.5
 # More deaths than this within the window means something is broken for good.
 _MAX_RESTARTS = 5
 _RESTART_WINDOW_SECONDS = 60.0
+_GATEWAY_STOP_SECONDS = 5.0
+
+
+@dataclass
+class _Child:
+    """One supervised process and how to start another like it."""
+
+    role: str
+    start: Callable[[], subprocess.Popen[bytes]]
+    process: subprocess.Popen[bytes]
 
 
 class Supervisor:
-    """Starts, watches, restarts and stops the worker processes."""
+    """Starts, watches, restarts and stops the worker processes and the gateway."""
 
     def __init__(self, settings: Settings, *, database_url: str) -> None:
         self._settings = settings
@@ -44,18 +62,25 @@ class Supervisor:
             "COHORTS_WORKERS": str(settings.workers),
             "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir,
         }
-        self._workers: list[subprocess.Popen[bytes]] = []
+        self._gateway_dir: str | None = None
+        self._gateway_command: list[str] | None = None
+        self._workers: list[_Child] = []
+        self._gateway: _Child | None = None
         self._restarts: deque[float] = deque()
         self._stopping = False
 
     def run(self) -> int:
-        """Serve until SIGTERM/SIGINT; the exit status is 0 unless workers kept dying."""
-        problem = _port_taken(self._settings.listen)
-        if problem:
-            # SO_REUSEPORT would let our workers join whoever holds the port and
-            # silently split its traffic with them.
-            _log.error("cannot listen on %s: %s", self._settings.listen, problem)
-            return 1
+        """Serve until SIGTERM/SIGINT; the exit status is 0 unless children kept dying."""
+        for variable, address in (
+            ("COHORTS_LISTEN", self._settings.listen),
+            ("COHORTS_HTTP_LISTEN", self._settings.http_listen),
+        ):
+            problem = _port_taken(address) if address else None
+            if problem:
+                # SO_REUSEPORT would let our workers join whoever holds the port and
+                # silently split its traffic with them.
+                _log.error("cannot listen on %s (%s): %s", address, variable, problem)
+                return 1
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         if self._settings.metrics_listen:
@@ -64,65 +89,104 @@ class Supervisor:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
             serve_metrics(self._settings.metrics_listen)
         try:
-            self._workers = [self._spawn() for _ in range(self._settings.workers)]
+            self._workers = [
+                _Child("worker", self._spawn_worker, self._spawn_worker())
+                for _ in range(self._settings.workers)
+            ]
             _log.info("supervising %d workers on %s", self._settings.workers, self._settings.listen)
+            if self._settings.http_listen:
+                self._gateway_dir = tempfile.mkdtemp(prefix="cohorts-gateway-")
+                self._gateway_command = gateway_command(self._settings, Path(self._gateway_dir))
+                self._gateway = _Child("gateway", self._spawn_gateway, self._spawn_gateway())
+                _log.info("HTTP/JSON and gRPC-Web gateway on %s", self._settings.http_listen)
             status = self._watch()
         finally:
             self._stop_all()
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
+            if self._gateway_dir is not None:
+                shutil.rmtree(self._gateway_dir, ignore_errors=True)
         return status
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "cohorts.cli", "worker"], env=self._env)
+    def _spawn_worker(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cohorts.cli", "worker"],
+            env=self._env,
+            preexec_fn=die_with_parent,
+        )
+
+    def _spawn_gateway(self) -> subprocess.Popen[bytes]:
+        assert self._gateway_command is not None
+        return subprocess.Popen(
+            self._gateway_command,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self._stopping:
             _log.info("received %s: stopping workers", signal.Signals(signum).name)
         self._stopping = True
 
+    def _children(self) -> list[_Child]:
+        return [*self._workers, *([self._gateway] if self._gateway else [])]
+
     def _watch(self) -> int:
         while not self._stopping:
             time.sleep(_POLL_SECONDS)
-            for index, worker in enumerate(self._workers):
-                code = worker.poll()
+            for child in self._children():
+                code = child.process.poll()
                 if code is None or self._stopping:
                     continue
-                self._forget(worker.pid)
+                if child.role == "worker":
+                    self._forget(child.process.pid)
                 now = time.monotonic()
                 self._restarts.append(now)
                 while self._restarts and now - self._restarts[0] > _RESTART_WINDOW_SECONDS:
                     self._restarts.popleft()
                 if len(self._restarts) > _MAX_RESTARTS:
                     _log.error(
-                        "workers died %d times in %.0fs; giving up",
+                        "workers or the gateway died %d times in %.0fs; giving up",
                         len(self._restarts),
                         _RESTART_WINDOW_SECONDS,
                     )
                     return 1
-                _log.warning("worker %d exited with %s; restarting it", worker.pid, code)
+                _log.warning(
+                    "%s %d exited with %s; restarting it", child.role, child.process.pid, code
+                )
                 time.sleep(_RESTART_DELAY_SECONDS)
-                self._workers[index] = self._spawn()
+                child.process = child.start()
         return 0
 
     def _stop_all(self) -> None:
-        for worker in self._workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
+        # Workers first: the gateway keeps answering (503 while they drain) until
+        # they have finished the calls it forwarded.
+        for child in self._workers:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self._settings.grace_period_seconds + 5
-        for worker in self._workers:
-            try:
-                worker.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                _log.warning("worker %d did not stop in time; killing it", worker.pid)
-                worker.kill()
-                worker.wait()
-            self._forget(worker.pid)
+        for child in self._workers:
+            _wait_or_kill(child, timeout=max(deadline - time.monotonic(), 0.1))
+            self._forget(child.process.pid)
+        if self._gateway is not None:
+            if self._gateway.process.poll() is None:
+                self._gateway.process.send_signal(signal.SIGTERM)
+            _wait_or_kill(self._gateway, timeout=_GATEWAY_STOP_SECONDS)
+            _log.info("gateway stopped")
 
     def _forget(self, pid: int) -> None:
         if self._settings.metrics_listen:
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(pid, self._metrics_dir)  # type: ignore[no-untyped-call]
+
+
+def _wait_or_kill(child: _Child, *, timeout: float) -> None:
+    try:
+        child.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _log.warning("%s %d did not stop in time; killing it", child.role, child.process.pid)
+        child.process.kill()
+        child.process.wait()
 
 
 def _port_taken(listen: str) -> str | None:
@@ -136,3 +200,18 @@ def _port_taken(listen: str) -> str | None:
         except OSError as error:
             return f"{error.strerror or error} (is another server running?)"
     return None
+
+
+def gateway_command(settings: Settings, runtime_dir: Path) -> list[str]:
+    """Render the gateway's config into runtime_dir and return the command that runs Envoy."""
+    from cohorts.gateway.process import envoy_command, gateway_options, write_config
+
+    config = write_config(gateway_options(settings), runtime_dir)
+    return envoy_command(config, log_level=_envoy_log_level(settings.log_level))
+
+
+def _envoy_log_level(python_level: str) -> str:
+    # Envoy's info level narrates its whole start-up; ours is one line per call.
+    return {"DEBUG": "info", "ERROR": "error", "CRITICAL": "critical"}.get(
+        python_level.upper(), "warn"
+    )

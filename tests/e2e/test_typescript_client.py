@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.gateway import Gateway
 from tests.fixtures.server import ServerThread, mint_token
 
 CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "typescript"
@@ -104,8 +105,27 @@ def test_typescript_client_against_the_real_server(server: ServerThread) -> None
     }
     # Type errors fail the test too: tsx only strips types.
     _run([node, "node_modules/typescript/bin/tsc", "--noEmit", "-p", "."], timeout=60)
+    _run_node_test(node, "test/cohorts.test.ts", env)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(NPM_CI_TIMEOUT_SECONDS + NODE_TEST_TIMEOUT_SECONDS + 30)
+def test_typescript_web_client_over_grpc_web_through_the_gateway(gateway: Gateway) -> None:
+    node, npm = _node_and_npm()
+    _install_dependencies(npm)
+    env = {
+        **os.environ,
+        "COHORTS_WEB_TARGET": gateway.url,
+        "COHORTS_TOKEN": mint_token(tenant=f"tenant-web-{uuid.uuid4().hex[:12]}", sub="web"),
+        "NO_COLOR": "1",
+    }
+    _run_node_test(node, "test/grpc_web.test.ts", env)
+
+
+def _run_node_test(node: str, path: str, env: dict[str, str]) -> None:
+    """Run one Node test file; fail unless it ran tests and every one passed."""
     output = _run(
-        [node, "--import", "tsx", "--test", "--test-reporter=spec", "test/cohorts.test.ts"],
+        [node, "--import", "tsx", "--test", "--test-reporter=spec", path],
         env=env,
         timeout=NODE_TEST_TIMEOUT_SECONDS,
     )

@@ -9,18 +9,14 @@ JSON log lines it and its workers write to stderr.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,194 +24,18 @@ import grpc
 import psutil
 import pytest
 from learning.v1 import cohort_pb2, cohort_service_pb2, cohort_service_pb2_grpc
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.parser import text_string_to_metric_families
 
-from cohorts.storage.database import as_role
-from tests.fixtures.ports import unused_port
-from tests.fixtures.server import TEST_JWT_SECRET, bearer, mint_token
+from tests.fixtures.server import bearer, mint_token
+from tests.fixtures.supervised import (
+    POOL_SIZE,
+    REQUESTS,
+    WORKERS,
+    Supervised,
+    alive,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
-
-WORKERS = 2
-POOL_SIZE = 3
-GRACE_SECONDS = 2
-REQUESTS = "cohorts_grpc_requests_total"
-
-
-def wait_for(what: str, predicate: Callable[[], Any], timeout: float) -> Any:
-    """predicate's first truthy value within timeout seconds; the test fails otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-@dataclass
-class Supervised:
-    """A running `cohorts serve` and everything seen of it."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    metrics_port: int
-    log_path: Path
-    tmp_dir: Path
-    seen_workers: dict[int, psutil.Process] = field(default_factory=dict)
-
-    def workers(self) -> list[psutil.Process]:
-        """The live worker processes, remembering every one ever seen."""
-        try:
-            children = psutil.Process(self.process.pid).children()
-        except psutil.NoSuchProcess:
-            return []
-        live = []
-        for child in children:
-            try:
-                if "worker" in child.cmdline() and alive(child):
-                    live.append(child)
-                    self.seen_workers.setdefault(child.pid, child)
-            except psutil.NoSuchProcess:
-                continue
-        return live
-
-    def listening(self) -> list[psutil.Process]:
-        """The workers that listen on the service port (they serve once they do)."""
-        ready = []
-        for worker in self.workers():
-            try:
-                connections = worker.net_connections(kind="tcp")
-            except psutil.NoSuchProcess:
-                continue
-            if any(
-                c.status == psutil.CONN_LISTEN and c.laddr.port == self.port for c in connections
-            ):
-                ready.append(worker)
-        return ready
-
-    def wait_until_serving(self, count: int = WORKERS, timeout: float = 30) -> list[psutil.Process]:
-        def enough() -> list[psutil.Process] | None:
-            if self.process.poll() is not None:
-                raise AssertionError(f"supervisor exited {self.process.returncode}:\n{self.log()}")
-            ready = self.listening()
-            return ready if len(ready) == count else None
-
-        ready: list[psutil.Process] = wait_for(f"{count} listening workers", enough, timeout)
-        return ready
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def log_entries(self) -> list[dict[str, Any]]:
-        entries = []
-        for line in self.log().splitlines():
-            try:
-                entries.append(json.loads(line))
-            except ValueError:
-                continue
-        return entries
-
-    def metrics(self) -> dict[str, list[Any]]:
-        """Samples by name from the supervisor's /metrics."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-        samples: dict[str, list[Any]] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                samples.setdefault(sample.name, []).append(sample)
-        return samples
-
-    def total(self, name: str) -> float:
-        return sum(s.value for s in self.metrics().get(name, []))
-
-    def value(self, name: str) -> float | None:
-        samples = self.metrics().get(name, [])
-        return samples[0].value if samples else None
-
-    def multiprocess_dirs(self) -> list[Path]:
-        return sorted(self.tmp_dir.glob("cohorts-metrics-*"))
-
-    def requests_by_pid(self) -> dict[int, float]:
-        """Completed RPCs each worker process recorded (its own multiprocess file)."""
-        counts: dict[int, float] = {}
-        for directory in self.multiprocess_dirs():
-            for path in directory.glob("counter_*.db"):
-                pid = int(path.stem.rsplit("_", 1)[1])
-                metrics = MultiProcessCollector.merge([str(path)], accumulate=True)
-                counts[pid] = sum(s.value for m in metrics for s in m.samples if s.name == REQUESTS)
-        return counts
-
-    def stop_everything(self) -> None:
-        """Kill whatever is still running (only the processes this test started)."""
-        self.workers()
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        for worker in self.seen_workers.values():
-            if alive(worker):
-                worker.kill()
-
-
-@pytest.fixture
-def supervise(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
-    """Starts `cohorts serve` with COHORTS_WORKERS and the given overrides; cleans up after."""
-    started: list[Supervised] = []
-
-    def start(*, new_session: bool = False, **overrides: str) -> Supervised:
-        port, metrics_port = unused_port(), unused_port()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("COHORTS_") and k != "PROMETHEUS_MULTIPROC_DIR"
-        }
-        env.update(
-            {
-                "COHORTS_DATABASE_URL": as_role(database_url),
-                "COHORTS_MIGRATE_ON_START": "false",
-                "COHORTS_WORKERS": str(WORKERS),
-                "COHORTS_LISTEN": f"127.0.0.1:{port}",
-                "COHORTS_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
-                "COHORTS_JWT_SECRET": TEST_JWT_SECRET,
-                "COHORTS_PAGE_TOKEN_SECRET": "x",
-                "COHORTS_GRACE_PERIOD_SECONDS": str(GRACE_SECONDS),
-                "COHORTS_POOL_SIZE": str(POOL_SIZE),
-                "COHORTS_DATA_DIR": str(tmp_path / "data"),
-                "COHORTS_LOG_FORMAT": "json",
-                "COHORTS_LOG_LEVEL": "INFO",
-                # The supervisor's multiprocess metrics directory goes here, where the
-                # test can read each worker's own file.
-                "TMPDIR": str(tmp_path),
-            }
-        )
-        env.update(overrides)
-        log_path = tmp_path / f"serve-{len(started)}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "cohorts.cli", "serve"],
-                env=env,
-                cwd=tmp_path,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=new_session,
-            )
-        supervised = Supervised(process, port, metrics_port, log_path, tmp_path)
-        started.append(supervised)
-        return supervised
-
-    yield start
-    for supervised in started:
-        supervised.stop_everything()
 
 
 def fresh_stub(port: int) -> tuple[grpc.Channel, cohort_service_pb2_grpc.CohortServiceStub]:

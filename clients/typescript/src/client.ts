@@ -10,26 +10,13 @@
  *
  * Errors arrive as ConnectError; read the server's google.rpc details with
  * `err.findDetails(BadRequestSchema)` / `err.findDetails(ErrorInfoSchema)`,
- * or the helpers below.
+ * or the `errorInfo` / `fieldViolations` helpers (common.ts).
  */
-import { ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 
-import {
-  BadRequestSchema,
-  ErrorInfoSchema,
-  type BadRequest_FieldViolation,
-  type ErrorInfo,
-} from "./gen/google/rpc/error_details_pb.js";
+import { bearerAuth, type CohortsClient, type TokenSource } from "./common.js";
 import { CohortService } from "./gen/learning/v1/cohort_service_pb.js";
-
-/** ErrorInfo.domain of every error the service reports. */
-export const ERROR_DOMAIN = "cohorts.learning.v1";
-
-/** A bearer token, or a function returning the current one (called per request). */
-export type TokenSource = string | (() => string | Promise<string>);
-
-export type CohortsClient = Client<typeof CohortService>;
 
 export interface CohortsClientOptions {
   /** Server address, e.g. `http://127.0.0.1:50051` (plaintext HTTP/2) or `https://...`. */
@@ -48,15 +35,6 @@ export interface CohortsConnection {
   close(): void;
 }
 
-/** Interceptor adding `authorization: Bearer <token>` to every request. */
-export function bearerAuth(token: TokenSource): Interceptor {
-  return (next) => async (request) => {
-    const value = typeof token === "function" ? await token() : token;
-    request.header.set("authorization", `Bearer ${value}`);
-    return next(request);
-  };
-}
-
 export function createCohortsClient(options: CohortsClientOptions): CohortsConnection {
   const sessionManager = new Http2SessionManager(options.baseUrl);
   const transport = createGrpcTransport({
@@ -69,16 +47,4 @@ export function createCohortsClient(options: CohortsClientOptions): CohortsConne
     client: createClient(CohortService, transport),
     close: () => sessionManager.abort(),
   };
-}
-
-/** The error's google.rpc.ErrorInfo, if it carries one. */
-export function errorInfo(error: unknown): ErrorInfo | undefined {
-  return ConnectError.from(error).findDetails(ErrorInfoSchema)[0];
-}
-
-/** Every google.rpc.BadRequest field violation the error carries. */
-export function fieldViolations(error: unknown): BadRequest_FieldViolation[] {
-  return ConnectError.from(error)
-    .findDetails(BadRequestSchema)
-    .flatMap((detail) => detail.fieldViolations);
 }

@@ -9,6 +9,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from cohorts.api.error_domain import ERROR_DOMAIN
 from cohorts.domain.errors import (
     CohortDeleted,
     CohortNotDeleted,
@@ -22,7 +23,6 @@ from cohorts.domain.errors import (
     VersionMismatch,
 )
 
-ERROR_DOMAIN = "cohorts.learning.v1"
 _MAX_VIOLATIONS = 100
 
 _CODES: dict[type[DomainError], grpc.StatusCode] = {

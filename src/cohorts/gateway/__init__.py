@@ -1,0 +1,1 @@
+"""The HTTP/JSON and gRPC-Web face of CohortService: Envoy, configured from the contract."""

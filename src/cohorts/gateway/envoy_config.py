@@ -1,0 +1,395 @@
+"""Envoy's bootstrap for the gateway, rendered from the settings (docs/http.md).
+
+One listener serves three things, all from the contract: the HTTP/JSON routes of the
+`google.api.http` annotations (Envoy's grpc_json_transcoder), gRPC-Web and plain gRPC
+(Envoy's grpc_web filter, then passed through), and the OpenAPI document. Everything
+is forwarded to the gRPC workers over HTTP/2; authentication, validation and errors
+stay theirs. The rendered document is self-contained (the descriptor set and the
+OpenAPI document are inline), so `cohorts gateway-config` output runs as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cohorts.gateway.descriptors import (
+    SERVICE,
+    gateway_descriptor_set,
+    http_bindings,
+    template_regex,
+)
+from cohorts.gateway.refusals import local_reply_config
+
+API_PREFIX = "/api/v1/learning/cohorts"
+OPENAPI_PATH = "/api/v1/learning/openapi.json"
+GRPC_PREFIX = f"/{SERVICE.full_name}/"
+_CLUSTER = "cohorts_grpc"
+_FILTERS = "envoy.extensions.filters.http"
+_DISABLED = {"@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}
+# gRPC-Web clients read these response headers; browsers hide any a CORS reply does not expose.
+_GRPC_WEB_EXPOSED_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin"
+_GRPC_WEB_ALLOWED_HEADERS = (
+    "authorization,content-type,x-grpc-web,x-user-agent,grpc-timeout,x-request-id"
+)
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    """What the gateway needs from the settings."""
+
+    listen: str  # host:port Envoy listens on
+    upstream: str  # host:port of the gRPC workers
+    cors_origins: tuple[str, ...] = ()
+    max_request_bytes: int = 4 * 1024 * 1024
+    request_timeout_seconds: float = 60.0
+    openapi_document: str = "{}"
+    max_connections: int = 10_000
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """("127.0.0.1", 8080) from "127.0.0.1:8080"; IPv6 hosts may be bracketed."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def upstream_address(grpc_listen: str) -> str:
+    """Where Envoy reaches workers that listen on grpc_listen (a wildcard means loopback)."""
+    host, port = split_host_port(grpc_listen)
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _socket_address(address: str) -> dict[str, Any]:
+    host, port = split_host_port(address)
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3f}s"
+
+
+def _transcoder(options: GatewayOptions) -> dict[str, Any]:
+    return {
+        "name": f"{_FILTERS}.grpc_json_transcoder",
+        "typed_config": {
+            "@type": "type.googleapis.com/"
+            "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+            "proto_descriptor_bin": base64.b64encode(gateway_descriptor_set()).decode(),
+            "services": [SERVICE.full_name],
+            # Google's mapping of gRPC codes to HTTP statuses, with the Status (and its
+            # ErrorInfo and BadRequest details) as the JSON body.
+            "convert_grpc_status": True,
+            # Browsers and form encoders write a space as `+` in query strings.
+            "query_param_unescape_plus": True,
+            "request_validation_options": {
+                "reject_unknown_method": True,
+                "reject_unknown_query_parameters": True,
+                # The path names the cohort; a body naming another must not win.
+                "reject_binding_body_field_collisions": True,
+            },
+            "max_request_body_size": options.max_request_bytes,
+            "max_response_body_size": options.max_request_bytes,
+            "print_options": {"always_print_primitive_fields": False},
+        },
+    }
+
+
+# gRPC metadata is stricter than HTTP: keys of [0-9a-z_.-] and values of printable ASCII
+# (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md). A header HTTP allows
+# but gRPC does not would fail the whole call as INTERNAL in the worker's HTTP/2 layer,
+# so it is dropped here, as a proxy drops what its upstream cannot take.
+_DROP_NON_GRPC_HEADERS = """
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local dropped = {}
+  for key, value in pairs(headers) do
+    if key:sub(1, 1) ~= ":" and (key:find("[^0-9a-z_.-]")
+        or (key:sub(-4) ~= "-bin" and value:find("[^\\32-\\126]"))) then
+      dropped[#dropped + 1] = key
+    end
+  end
+  for _, key in ipairs(dropped) do
+    headers:remove(key)
+  end
+end
+"""
+
+
+def _grpc_safe_headers() -> dict[str, Any]:
+    return {
+        "name": f"{_FILTERS}.lua",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": _DROP_NON_GRPC_HEADERS},
+        },
+    }
+
+
+def _request_size_limit(options: GatewayOptions) -> dict[str, Any]:
+    # The transcoder converts a body as it streams in, so its own buffer limit never
+    # sees a large one whole; without this, a body over the workers' message limit
+    # reaches them and comes back as grpc's bare RESOURCE_EXHAUSTED.
+    return {
+        "name": f"{_FILTERS}.buffer",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+            "max_request_bytes": options.max_request_bytes,
+        },
+    }
+
+
+def _strip_grpc_response_headers() -> dict[str, Any]:
+    # Listed before the transcoder, so on the way out it sees the transcoded response:
+    # a JSON client has no use for grpc-* headers. Removing them at the route instead
+    # runs too early and breaks the transcoder's error conversion.
+    removals = [
+        {"remove": name}
+        for name in ("grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-encoding")
+    ]
+    removals.append({"remove": "grpc-accept-encoding"})
+    return {
+        "name": f"{_FILTERS}.header_mutation",
+        "typed_config": {
+            "@type": "type.googleapis.com/"
+            "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": {
+                "response_mutations": [{"remove": header["remove"]} for header in removals]
+            },
+        },
+    }
+
+
+def _cors(origins: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        "allow_origin_string_match": [{"exact": origin} for origin in origins],
+        "allow_methods": "GET,POST,PATCH,DELETE,OPTIONS",
+        "allow_headers": _GRPC_WEB_ALLOWED_HEADERS,
+        "expose_headers": _GRPC_WEB_EXPOSED_HEADERS,
+        "max_age": "600",
+    }
+
+
+def _method_not_allowed_routes(skip: dict[str, Any]) -> list[dict[str, Any]]:
+    """A 405 with `Allow` for a contract path asked with a method it does not have."""
+    allowed: dict[str, list[str]] = {}
+    for verb, template in http_bindings():
+        allowed.setdefault(template_regex(template), []).append(verb)
+    routes = []
+    for regex, verbs in allowed.items():
+        # OPTIONS is a CORS preflight, answered (or refused) by the routes before these.
+        methods = "|".join(sorted({*verbs, "OPTIONS"}))
+        routes.append(
+            {
+                "match": {
+                    "safe_regex": {"regex": regex},
+                    "headers": [
+                        {
+                            "name": ":method",
+                            "string_match": {"safe_regex": {"regex": f"^({methods})$"}},
+                            "invert_match": True,
+                        }
+                    ],
+                },
+                "direct_response": {
+                    "status": 405,
+                    "body": {
+                        "inline_string": f"this path allows only {', '.join(sorted(set(verbs)))}"
+                    },
+                },
+                "response_headers_to_add": [
+                    {"header": {"key": "allow", "value": ", ".join(sorted(set(verbs)))}}
+                ],
+                "typed_per_filter_config": skip,
+            }
+        )
+    return routes
+
+
+def _preflight_not_allowed(origins: tuple[str, ...]) -> list[dict[str, Any]]:
+    matchers: list[dict[str, Any]] = [{"name": ":method", "string_match": {"exact": "OPTIONS"}}]
+    if origins:
+        allowed = "|".join(re.escape(origin) for origin in origins)
+        matchers.append(
+            {
+                "name": "origin",
+                "string_match": {"safe_regex": {"regex": f"^({allowed})$"}},
+                "invert_match": True,
+            }
+        )
+    return matchers
+
+
+def _routes(options: GatewayOptions) -> list[dict[str, Any]]:
+    grpc_only = {
+        f"{_FILTERS}.grpc_json_transcoder": _DISABLED,
+        f"{_FILTERS}.header_mutation": _DISABLED,
+        f"{_FILTERS}.buffer": _DISABLED,  # gRPC has its own limit, and may stream
+    }
+    return [
+        {
+            # A preflight from an allowed origin takes the API's own route, where the CORS
+            # filter answers it; any other preflight is refused here.
+            "match": {"prefix": "/", "headers": _preflight_not_allowed(options.cors_origins)},
+            "direct_response": {
+                "status": 403,
+                "body": {
+                    "inline_string": "this origin may not call the API from a browser: "
+                    "list it in COHORTS_HTTP_CORS_ORIGINS"
+                },
+            },
+            "typed_per_filter_config": grpc_only,
+        },
+        {
+            "match": {
+                "path": OPENAPI_PATH,
+                "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+            },
+            "direct_response": {"status": 200, "body": {"inline_string": options.openapi_document}},
+            "response_headers_to_add": [
+                {"header": {"key": "content-type", "value": "application/json"}}
+            ],
+            "typed_per_filter_config": grpc_only,
+        },
+        *_method_not_allowed_routes(grpc_only),
+        {
+            "match": {"path_separated_prefix": API_PREFIX},
+            "route": {"cluster": _CLUSTER, "timeout": _duration(options.request_timeout_seconds)},
+        },
+        {
+            # gRPC and gRPC-Web: the caller's grpc-timeout is the deadline.
+            "match": {"prefix": GRPC_PREFIX},
+            "route": {
+                "cluster": _CLUSTER,
+                "timeout": "0s",
+                "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+            },
+            "typed_per_filter_config": grpc_only,
+        },
+    ]
+
+
+def render(options: GatewayOptions) -> dict[str, Any]:
+    """The Envoy bootstrap (v3) as a JSON-ready dict."""
+    virtual_host: dict[str, Any] = {
+        "name": "cohorts",
+        "domains": ["*"],
+        "routes": _routes(options),
+    }
+    if options.cors_origins:
+        virtual_host["typed_per_filter_config"] = {f"{_FILTERS}.cors": _cors(options.cors_origins)}
+    connection_manager = {
+        "@type": "type.googleapis.com/"
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "cohorts_http",
+        "codec_type": "AUTO",
+        "server_name": "cohorts",
+        # Paths are compared as a server would resolve them: `..` and `//` are folded
+        # before routing, and an encoded slash never reaches a path variable.
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "REJECT_REQUEST",
+        "route_config": {
+            "name": "cohorts",
+            "virtual_hosts": [virtual_host],
+            "max_direct_response_body_size_bytes": max(
+                len(options.openapi_document.encode()) + 1024, 4096
+            ),
+        },
+        "http_filters": [
+            {
+                "name": f"{_FILTERS}.cors",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
+                },
+            },
+            {
+                "name": f"{_FILTERS}.grpc_web",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"
+                },
+            },
+            _grpc_safe_headers(),
+            _request_size_limit(options),
+            _strip_grpc_response_headers(),
+            _transcoder(options),
+            {
+                "name": f"{_FILTERS}.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                },
+            },
+        ],
+        "local_reply_config": local_reply_config(),
+    }
+    return {
+        "node": {"id": "cohorts-gateway", "cluster": "cohorts"},
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors."
+                        "downstream_connections.v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": options.max_connections,
+                    },
+                }
+            ]
+        },
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "cohorts_http",
+                    "address": _socket_address(options.listen),
+                    # One gateway per address: a second one must fail, not share it.
+                    "enable_reuse_port": False,
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": connection_manager,
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [
+                {
+                    "name": _CLUSTER,
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "typed_extension_protocol_options": {
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": "type.googleapis.com/"
+                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                            "explicit_http_config": {"http2_protocol_options": {}},
+                        }
+                    },
+                    "load_assignment": {
+                        "cluster_name": _CLUSTER,
+                        "endpoints": [
+                            {
+                                "lb_endpoints": [
+                                    {"endpoint": {"address": _socket_address(options.upstream)}}
+                                ]
+                            }
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render_json(options: GatewayOptions) -> str:
+    """The bootstrap as the JSON text Envoy reads with `-c`."""
+    return json.dumps(render(options), indent=2)
