@@ -14,6 +14,10 @@ It knows nothing about gRPC, so:
 * h2load counts HTTP 200 as success even when the gRPC status is an error;
   the shim counts the grpc-status values it sees, and those are the errors
   reported.
+
+For HTTP/JSON through the gateway (grpc=False) a request is the method, one
+of N URLs (h2load's --input-file, taken round robin) and an optional JSON
+body, and any non-2xx status is the error.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ class H2Result:
     """What one h2load process reported, plus the shim's gRPC status counts."""
 
     label: str
+    grpc: bool = True
     seconds: float = 0.0
     rps: float = 0.0
     done: int = 0
@@ -100,6 +105,8 @@ class H2Result:
     timeout: int = 0
     http_non_2xx: int = 0
     grpc_status: dict[int, int] = field(default_factory=dict)
+    http_ok: int = 0
+    http_failed: int = 0
     bodies: int = 0
     latencies_us: list[int] = field(default_factory=list)
     cpu_seconds: float = 0.0
@@ -107,7 +114,8 @@ class H2Result:
 
     @property
     def grpc_ok(self) -> int:
-        return self.grpc_status.get(0, 0)
+        """Calls answered OK (warm-up included): grpc-status 0, or an HTTP 2xx."""
+        return self.grpc_status.get(0, 0) if self.grpc else self.http_ok
 
     @property
     def grpc_errors(self) -> int:
@@ -117,6 +125,9 @@ class H2Result:
     def errors(self) -> int:
         """Failed calls: gRPC errors (warm-up included) and h2load's own failures."""
         # h2load's "failed" already includes errored and non-2xx responses.
+        if not self.grpc:
+            unanswered = max(0, self.failed - self.http_non_2xx)  # resets, broken connections
+            return self.http_failed + unanswered + self.timeout
         missing_status = max(0, self.succeeded - sum(self.grpc_status.values()))
         return self.grpc_errors + self.failed + self.timeout + missing_status
 
@@ -130,14 +141,14 @@ _STATUS = re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx"
 
 
 class H2Load:
-    """One running h2load process posting rotating gRPC bodies to one method."""
+    """One running h2load process sending rotating requests to one method."""
 
     def __init__(
         self,
         *,
         h2load: str,
         shim: Path,
-        url: str,
+        urls: list[str],
         bodies: list[bytes],
         headers: dict[str, str],
         clients: int,
@@ -147,14 +158,16 @@ class H2Load:
         workdir: Path,
         label: str,
         niceness: int = 0,
+        grpc: bool = True,
     ) -> None:
         if len({len(body) for body in bodies}) > 1:
             raise ValueError(f"{label}: rotating bodies must all have the same length")
         self.label = label
+        self.grpc = grpc
         self.streams = streams
         self._dir = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=workdir))
         data = self._dir / "body.bin"
-        data.write_bytes(bodies[0])
+        data.write_bytes(bodies[0] if bodies else b"")
         env = os.environ | {
             "LD_PRELOAD": str(shim),
             "H2SHIM_DATA": str(data),
@@ -178,14 +191,18 @@ class H2Load:
             f"{max(int(duration * 1000), 1)}ms",
             "--warm-up-time",
             f"{max(int(warmup * 1000), 1)}ms",
-            "-d",
-            str(data),
             "--log-file",
             str(self._dir / "requests.log"),
         ]
+        if bodies:
+            command += ["-d", str(data)]
         for name, value in headers.items():
             command += ["-H", f"{name}: {value}"]
-        command.append(url)
+        if len(urls) > 1:
+            (self._dir / "urls.txt").write_text("\n".join(urls) + "\n")
+            command += ["--input-file", str(self._dir / "urls.txt")]
+        else:
+            command += urls
         self.command = command
         self._stdout = open(self._dir / "stdout.txt", "w")  # noqa: SIM115 - closed in wait()
         # h2load stands in for clients on other machines but shares the cores
@@ -228,7 +245,10 @@ class H2Load:
         self._stdout.close()
         output = (self._dir / "stdout.txt").read_text(errors="replace")
         result = H2Result(
-            label=self.label, output=output, cpu_seconds=usage.ru_utime + usage.ru_stime
+            label=self.label,
+            grpc=self.grpc,
+            output=output,
+            cpu_seconds=usage.ru_utime + usage.ru_stime,
         )
         if self._process.returncode != 0:
             print(output, file=sys.stderr)
@@ -252,6 +272,8 @@ class H2Load:
                 key, value = line.split()
                 if key == "bodies":
                     result.bodies = int(value)
+                elif key in ("http_ok", "http_failed"):
+                    setattr(result, key, int(value))
                 else:
                     result.grpc_status[int(key)] = int(value)
         log = self._dir / "requests.log"

@@ -14,6 +14,9 @@
  *    header callback h2load registers with libnghttp2 and counts grpc-status
  *    values; at exit it writes "<code> <count>" lines to H2SHIM_STATUS_OUT.
  *    Counts cover the warm-up too (stricter than h2load's own numbers).
+ *
+ * 3. HTTP status counting, the same way, for HTTP/JSON through the gateway:
+ *    ":status" 2xx is "http_ok", any other "http_failed".
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -40,6 +43,8 @@ static size_t next_body;
 #define MAX_CODE 17
 static unsigned long long status_counts[MAX_CODE + 1]; /* index MAX_CODE: unparsable */
 static header_cb original_header_cb;
+static unsigned long long http_ok;
+static unsigned long long http_failed;
 
 static void load_bodies(void) {
     const char *path = getenv("H2SHIM_BODIES");
@@ -121,6 +126,12 @@ static int counting_header_cb(void *session, const void *frame, const uint8_t *n
             }
         }
         __atomic_fetch_add(&status_counts[code], 1, __ATOMIC_RELAXED);
+    } else if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+        if (valuelen == 3 && value[0] == '2') {
+            __atomic_fetch_add(&http_ok, 1, __ATOMIC_RELAXED);
+        } else {
+            __atomic_fetch_add(&http_failed, 1, __ATOMIC_RELAXED);
+        }
     }
     return original_header_cb(session, frame, name, namelen, value, valuelen, flags, user_data);
 }
@@ -149,5 +160,6 @@ __attribute__((destructor)) static void write_status_counts(void) {
         }
     }
     fprintf(f, "bodies %zu\n", body_count);
+    fprintf(f, "http_ok %llu\nhttp_failed %llu\n", http_ok, http_failed);
     fclose(f);
 }

@@ -7,10 +7,12 @@ starts the server as `make run` does (`.venv/bin/cohorts serve`, configured by
 COHORTS_* variables, COHORTS_WORKERS passed through), and drives it with h2load
 (bench/h2load.py) posting pre-serialised gRPC requests: a fixed number of
 calls in flight over a few HTTP/2 connections, a warm-up, then a fixed
-duration per scenario. In the same run it measures two ceilings with the same
+duration per scenario; then the same methods as HTTP/JSON through Envoy
+(bench/http_face.py). In the same run it measures the ceilings with the same
 client settings: the echo RPC (`cohorts.bench.Echo/Echo`, served by the same
 server stack when COHORTS_BENCH_ECHO=true) and the database (the same SQL
-driven by pgbench -M prepared, bench/pgbench.py).
+driven by pgbench -M prepared, bench/pgbench.py); for HTTP, the echo
+transcoded by the same Envoy config.
 
 Per scenario: requests/s, p50/p95/p99 latency (from h2load's per-request
 log), errors (gRPC statuses other than OK, counted by the h2load shim, plus
@@ -33,6 +35,7 @@ import os
 import platform
 import random
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -56,6 +59,15 @@ from sqlalchemy.engine import make_url
 from bench import pgbench as pgb
 from bench.doc import DOC, write_section
 from bench.h2load import H2Load, H2Result, ensure_h2load, ensure_shim, grpc_frame, percentile
+from bench.http_face import (
+    API,
+    ECHO_ROUTE,
+    HTTP_SCENARIOS,
+    TARGET_OF_GRPC,
+    create_body,
+    start_bench_gateway,
+    update_body,
+)
 from bench.seed import database_url_for, ensure_seeded, seed, tenant_counts, tenant_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,28 +211,37 @@ class CpuWindow:
     database: float = 0.0
     machine: float = 0.0
     wall: float = 0.0
+    gateway: float = 0.0
 
 
 class CpuMeter:
-    def __init__(self, server_pid: Callable[[], int | None], postmaster_pid: int) -> None:
+    def __init__(
+        self,
+        server_pid: Callable[[], int | None],
+        postmaster_pid: int,
+        gateway_pid: Callable[[], int | None] = lambda: None,
+    ) -> None:
         self._server_pid = server_pid
         self._postmaster = postmaster_pid
+        self._gateway_pid = gateway_pid
 
-    def start(self) -> tuple[float, float, float, float]:
+    def start(self) -> tuple[float, float, float, float, float]:
         return (
             tree_cpu_seconds(self._server_pid()),
             tree_cpu_seconds(self._postmaster),
             busy_cpu_seconds(),
             time.monotonic(),
+            tree_cpu_seconds(self._gateway_pid()),
         )
 
-    def stop(self, started: tuple[float, float, float, float]) -> CpuWindow:
-        server, database, busy, wall = started
+    def stop(self, started: tuple[float, float, float, float, float]) -> CpuWindow:
+        server, database, busy, wall, gateway = started
         return CpuWindow(
             server=tree_cpu_seconds(self._server_pid()) - server,
             database=tree_cpu_seconds(self._postmaster) - database,
             machine=busy_cpu_seconds() - busy,
             wall=time.monotonic() - wall,
+            gateway=tree_cpu_seconds(self._gateway_pid()) - gateway,
         )
 
 
@@ -382,15 +403,32 @@ def update_request(cohort_id: str, n: int) -> cohort_service_pb2.UpdateCohortReq
 
 @dataclass
 class Call:
-    """One RPC method with the bodies h2load rotates through."""
+    """One method with the bodies (and, over HTTP, the paths) h2load rotates through.
+
+    A gRPC call posts framed messages to one path; an HTTP/JSON call (grpc=False)
+    sends its method to each of its paths in turn, with its JSON body if it has one.
+    """
 
     name: str
     path: str
     messages: list[bytes]
+    grpc: bool = True
+    http_method: str = "POST"
+    paths: list[str] = field(default_factory=list)
 
     @property
     def frames(self) -> list[bytes]:
+        if not self.grpc:
+            return self.messages
         return [grpc_frame(message) for message in self.messages]
+
+    def headers(self, bearer: str) -> dict[str, str]:
+        """The request headers h2load sends."""
+        if self.grpc:
+            protocol = {"content-type": "application/grpc", "te": "trailers"}
+        else:
+            protocol = {":method": self.http_method, "content-type": "application/json"}
+        return protocol | {"authorization": f"Bearer {bearer}"}
 
 
 def calls_for(dataset: Dataset) -> dict[str, Call]:
@@ -408,6 +446,28 @@ def calls_for(dataset: Dataset) -> dict[str, Call]:
         ),
         "create": Call("create", PATH + "CreateCohort", [create_request().SerializeToString()]),
         "update": Call("update", PATH + "UpdateCohort", updates),
+    }
+
+
+def http_calls_for(dataset: Dataset) -> dict[str, Call]:
+    """The HTTP/JSON twins of the gRPC scenarios, and the HTTP echo ceiling."""
+
+    def http(name: str, method: str, paths: list[str], body: bytes | None = None) -> Call:
+        return Call(
+            name, paths[0], [body] if body else [], grpc=False, http_method=method, paths=paths
+        )
+
+    return {
+        "http_echo": http("http_echo", "GET", [ECHO_ROUTE.format(id=i) for i in dataset.get_ids]),
+        "http_get": http("http_get", "GET", [f"{API}/{i}" for i in dataset.get_ids]),
+        "http_list": http("http_list", "GET", [f"{API}?pageSize=50"]),
+        "http_create": http("http_create", "POST", [API], create_body(create_request())),
+        "http_update": http(
+            "http_update",
+            "PATCH",
+            [f"{API}/{i}?updateMask=name" for i in dataset.update_ids],
+            update_body(),
+        ),
     }
 
 
@@ -441,8 +501,14 @@ class Server:
     ) -> None:
         self.port = free_port()
         self.workers = workers
+        # With a gateway address, each worker also listens on a socket of its own, where
+        # the HTTP scenarios' gateway reaches it (bench/http_face.py); the server's own
+        # gateway idles.
+        self.runtime_dir = Path(tempfile.mkdtemp(prefix="server-", dir=DATA_DIR))
         env = {key: value for key, value in os.environ.items() if not key.startswith("COHORTS_")}
         env |= {
+            "TMPDIR": str(self.runtime_dir),
+            "COHORTS_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
             "PATH": f"{COHORTS.parent}:{env.get('PATH', '')}",
             "COHORTS_DATABASE_URL": as_service_role(owner_url),
             "COHORTS_MIGRATIONS_DATABASE_URL": owner_url,
@@ -514,6 +580,11 @@ class Server:
                 continue
         return count
 
+    def worker_sockets(self) -> tuple[str, ...]:
+        """The workers' own sockets (`unix:` addresses), one per worker."""
+        found = sorted(self.runtime_dir.glob("cohorts-gateway-*/worker-*.sock"))
+        return tuple(f"unix:{path}" for path in found)
+
     def niceness(self) -> list[int]:
         """The distinct nice values of the server's processes (COHORTS_NICENESS at work)."""
         try:
@@ -567,6 +638,7 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log.close()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
 def sanity_check(target: str, bearer: str, calls: dict[str, Call], samples: int) -> None:
@@ -645,8 +717,11 @@ class Bench:
         self.shim = ensure_shim(DATA_DIR / "build")
         self.server: Server | None = None
         self.postmaster = int((PGDATA / "postmaster.pid").read_text().split()[0])
+        self.gateway_pid: int | None = None  # an HTTP gateway's, while one runs
         self.cpu = CpuMeter(
-            lambda: self.server.process.pid if self.server else None, self.postmaster
+            lambda: self.server.process.pid if self.server else None,
+            self.postmaster,
+            lambda: self.gateway_pid,
         )
 
     def wait_idle(self) -> None:
@@ -704,18 +779,16 @@ class Bench:
         duration: float | None = None,
         warmup: float | None = None,
         on_restart: Callable[[], None] | None = None,
+        target: str | None = None,
     ) -> Measurement:
-        """Run the parts' h2load processes together; on_restart runs if they reconnect."""
+        """Run the parts' h2load processes together; on_restart runs if they reconnect.
+
+        target (host:port) sends them to a gateway in front of the server instead.
+        """
         assert self.server is not None
         duration = self.args.duration if duration is None else duration
         warmup = self.args.warmup if warmup is None else warmup
         self.wait_idle()
-        headers = {
-            "content-type": "application/grpc",
-            "te": "trailers",
-            "authorization": f"Bearer {bearer}",
-        }
-
         niceness = max(self.server.niceness(), default=0)
 
         def start() -> list[H2Load]:
@@ -724,9 +797,13 @@ class Bench:
                 H2Load(
                     h2load=self.h2load_path,
                     shim=self.shim,
-                    url=f"http://{self.server.target}{part.call.path}",
+                    urls=[
+                        f"http://{target or self.server.target}{path}"
+                        for path in (part.call.paths or [part.call.path])
+                    ],
                     bodies=part.call.frames,
-                    headers=headers,
+                    headers=part.call.headers(bearer),
+                    grpc=part.call.grpc,
                     clients=part.clients,
                     streams=part.streams,
                     duration=duration,
@@ -748,13 +825,18 @@ class Bench:
             # different numbers of calls in the mix (a GetCohort connection 9,
             # a CreateCohort one 1), so an even count of connections can still
             # leave one worker with twice the other's calls.
-            tries = 1 if self.args.quick else MAX_PLACEMENTS  # quick asserts no speed
+            # Through a gateway the workers see the gateway's connections, not these.
+            tries = 1 if self.args.quick or target else MAX_PLACEMENTS  # quick asserts no speed
             in_flight = sum(part.clients * part.streams for part in parts)
             for attempt in range(tries):
                 runs = start()
                 started_at = time.monotonic()
                 spread = self.server.connections_per_process()
-                while sum(spread) < connections and time.monotonic() - started_at < 2.0:
+                while (
+                    not target
+                    and sum(spread) < connections
+                    and time.monotonic() - started_at < 2.0
+                ):
                     time.sleep(0.05)
                     spread = self.server.connections_per_process()
                 port = self.server.port
@@ -1053,14 +1135,18 @@ def measure_all(bench: Bench, dataset: Dataset, bearer: str, workers: int | None
     sanity_check(server.target, bearer, calls, samples=3 if args.quick else 20)
     measurements: dict[str, Measurement] = {}
 
-    def run(name: str, parts: list[Part]) -> Measurement:
-        writes = any(part.call.name in ("create", "update") for part in parts)
+    def run(name: str, parts: list[Part], target: str | None = None) -> Measurement:
+        writes = any(
+            part.call.name.removeprefix("http_") in ("create", "update") for part in parts
+        )
         before = [bench.settled_facts(dataset) if writes else (0, 0, 0)]
 
         def resnapshot() -> None:
             before[0] = bench.settled_facts(dataset)
 
-        measurement = bench.h2load(name, parts, bearer, on_restart=resnapshot if writes else None)
+        measurement = bench.h2load(
+            name, parts, bearer, on_restart=resnapshot if writes else None, target=target
+        )
         if writes:
             verify_writes(measurement, before[0], bench.settled_facts(dataset))
         measurements[name] = measurement
@@ -1079,6 +1165,8 @@ def measure_all(bench: Bench, dataset: Dataset, bearer: str, workers: int | None
             # Each scenario is compared with the echo measured just before and
             # just after it: the machine's speed drifts over a run.
             run(f"{ECHO_AFTER}{name}", single(calls["echo"], args))
+    if not args.no_http:
+        measure_http_face(bench, dataset, run)
     server_processes = server.processes()
     server_niceness = server.niceness()
     bench.stop_server()
@@ -1104,6 +1192,31 @@ def measure_all(bench: Bench, dataset: Dataset, bearer: str, workers: int | None
         "server_niceness": server_niceness,
         "server_env": server.env,
     }
+
+
+def measure_http_face(
+    bench: Bench, dataset: Dataset, run: Callable[[str, list[Part], str | None], Measurement]
+) -> None:
+    """The HTTP/JSON scenarios through Envoy, each between two HTTP echo runs."""
+    assert bench.server is not None
+    args = bench.args
+    sockets = bench.server.worker_sockets()
+    if len(sockets) != bench.server.processes() - 2:  # the supervisor and its gateway
+        raise RuntimeError(f"expected a socket per worker, found {sockets}")
+    gateway = start_bench_gateway(sockets, free_port(), bench.work, max_bytes=4 * 1024 * 1024)
+    bench.gateway_pid = gateway.pid
+    log(f"gateway pid {gateway.pid} on {gateway.target}")
+    calls = http_calls_for(dataset)
+    try:
+        run("http_echo", single(calls["http_echo"], args), gateway.target)
+        for name in HTTP_SCENARIOS:
+            run(name, single(calls[name], args), gateway.target)
+            if not args.quick:
+                echo_after = f"http_{ECHO_AFTER}{name.removeprefix('http_')}"
+                run(echo_after, single(calls["http_echo"], args), gateway.target)
+    finally:
+        bench.gateway_pid = None
+        gateway.stop()
 
 
 @dataclass
@@ -1147,16 +1260,26 @@ def default_workers() -> int:
     return int(value)
 
 
-def echo_runs(measurements: dict[str, Measurement]) -> list[str]:
-    """The echo ceiling's runs, in the order they ran."""
-    return [name for name in measurements if name == "echo" or name.startswith(ECHO_AFTER)]
+def face(name: str) -> str:
+    """"http_" for a scenario of the HTTP/JSON face, "" for a gRPC one."""
+    return "http_" if name.startswith("http_") else ""
+
+
+def is_echo(name: str) -> bool:
+    bare = name.removeprefix("http_")
+    return bare == "echo" or bare.startswith(ECHO_AFTER)
+
+
+def echo_runs(measurements: dict[str, Measurement], of_face: str = "") -> list[str]:
+    """The echo ceiling's runs of one face, in the order they ran."""
+    return [name for name in measurements if is_echo(name) and face(name) == of_face]
 
 
 def echo_neighbours(measurements: dict[str, Measurement], name: str) -> list[Measurement]:
     """The echo runs just before and just after scenario name (measurements are in run order)."""
     names = list(measurements)
     at = names.index(name)
-    echoes = set(echo_runs(measurements))
+    echoes = set(echo_runs(measurements, face(name)))
     before = [n for n in names[:at] if n in echoes][-1:]
     after = [n for n in names[at + 1 :] if n in echoes][:1]
     return [measurements[n] for n in before + after]
@@ -1249,12 +1372,14 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 def scenario_report(
     measurements: dict[str, Measurement], ceilings: dict[str, DbCeiling]
 ) -> dict[str, Any]:
-    echoes = [measurements[n] for n in echo_runs(measurements)]
     out: dict[str, Any] = {}
     for name, m in measurements.items():
-        if name.startswith(ECHO_AFTER):
+        if is_echo(name) and name.removeprefix("http_") != "echo":
             continue
-        neighbours = echoes if name == "echo" else echo_neighbours(measurements, name)
+        if is_echo(name):
+            neighbours = [measurements[n] for n in echo_runs(measurements, face(name))]
+        else:
+            neighbours = echo_neighbours(measurements, name)
         echo = sum(e.rps for e in neighbours) / len(neighbours)
         echo_cpu = sum(e.cpu.server for e in neighbours) / max(
             sum(e.requests for e in neighbours), 1
@@ -1283,7 +1408,7 @@ def scenario_report(
                 "server": _r(m.cpu.server / m.cpu.wall, 2),
                 "database": _r(m.cpu.database / m.cpu.wall, 2),
                 "loadgen": _r(m.loadgen_cpu / m.cpu.wall, 2),
-                "other": _r(max(other, 0.0) / m.cpu.wall, 2),
+                "other": _r(max(other - m.cpu.gateway, 0.0) / m.cpu.wall, 2),
             },
             "in_flight": m.in_flight,
             "connections": m.connections,
@@ -1291,6 +1416,9 @@ def scenario_report(
             "calls_in_flight_per_process": m.calls_spread,
             "placements": m.placements,
         }
+        if face(name):
+            out[name]["cpu_s_per_1k"]["gateway"] = _r(m.per_1k(m.cpu.gateway), 4)
+            out[name]["cpu_cores"]["gateway"] = _r(m.cpu.gateway / m.cpu.wall, 2)
         if name == "mixed" or m.verified:
             out[name]["parts"] = m.parts
         if m.verified:
@@ -1307,14 +1435,22 @@ def scenario_report(
                     "loadgen": _r(ceiling.loadgen_cpu / max(ceiling.transactions, 1) * 1000, 4),
                 },
             }
-    if len(echoes) > 1:
-        pooled = sorted(latency for e in echoes for latency in e.latencies_us)
-        for q in (50, 95, 99):
-            out["echo"][f"p{q}_ms"] = _r(percentile(pooled, q) / 1000)
-        out["echo"]["cpu_ratio_echo"] = 1.0
-        out["echo"]["rps_runs"] = [round(e.rps, 1) for e in echoes]
-        out["echo"]["rps"] = out["echo"]["echo_rps"]
-        out["echo"]["ratio_echo"] = 1.0
+    for of_face in ("", "http_"):
+        echoes = [measurements[n] for n in echo_runs(measurements, of_face)]
+        if len(echoes) > 1:
+            echo = out[f"{of_face}echo"]
+            pooled = sorted(latency for e in echoes for latency in e.latencies_us)
+            for q in (50, 95, 99):
+                echo[f"p{q}_ms"] = _r(percentile(pooled, q) / 1000)
+            echo["cpu_ratio_echo"] = 1.0
+            echo["rps_runs"] = [round(e.rps, 1) for e in echoes]
+            echo["rps"] = echo["echo_rps"]
+            echo["ratio_echo"] = 1.0
+    # Each HTTP method's ratio beside its gRPC twin's: what the HTTP face costs.
+    for name in HTTP_SCENARIOS:
+        twin = out.get(name.removeprefix("http_"))
+        if name in out and twin and twin.get("ratio_echo") and out[name].get("ratio_echo"):
+            out[name]["ratio_of_grpc"] = _r(out[name]["ratio_echo"] / twin["ratio_echo"])
     return out
 
 
@@ -1326,6 +1462,11 @@ LABELS = {
     "create": "CreateCohort",
     "update": "UpdateCohort",
     "mixed": "mixed 70/15/10/5",
+    "http_echo": "HTTP echo ceiling (Envoy)",
+    "http_get": "HTTP GET /cohorts/{id}",
+    "http_list": "HTTP GET /cohorts (50)",
+    "http_create": "HTTP POST /cohorts",
+    "http_update": "HTTP PATCH /cohorts/{id}",
 }
 
 
@@ -1383,6 +1524,16 @@ def target_lines(scenarios: dict[str, Any]) -> list[str]:
         f"- p99 under {P99_OVER_P50:.0f}× p50: "
         + ("every scenario" if not over else "misses in " + ", ".join(over))
     )
+    for name in HTTP_SCENARIOS:
+        share = scenarios.get(name, {}).get("ratio_of_grpc")
+        if share is not None:
+            verdict = "meets" if share >= TARGET_OF_GRPC else "misses"
+            gateway = scenarios[name]["cpu_s_per_1k"].get("gateway")
+            lines.append(
+                f"- {LABELS[name]}: {_f(scenarios[name]['ratio_echo'])} of the HTTP echo, "
+                f"{share:.2f} of the gRPC method's ratio (target ≥ {TARGET_OF_GRPC:.2f}): "
+                f"{verdict}; Envoy {_f(gateway, 3)} cpu-s/1k calls"
+            )
     errors = sum(s["errors"] for s in scenarios.values())
     lines.append(f"- errors: {errors}")
     return lines
@@ -1595,6 +1746,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-workers-compare", action="store_true", help="skip COHORTS_WORKERS=1 vs 2"
     )
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
+    parser.add_argument(
+        "--no-http", action="store_true", help="skip the HTTP/JSON face (Envoy) scenarios"
+    )
     parser.add_argument(
         "--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes (bench/results)"
     )

@@ -61,7 +61,13 @@ def _serve(settings: Settings) -> int:
     return Supervisor(settings, database_url=service_url).run()
 
 
-def _run_worker(settings: Settings, *, database_url: str, serve_metrics: bool) -> int:
+def _run_worker(
+    settings: Settings,
+    *,
+    database_url: str,
+    serve_metrics: bool,
+    also_listen: tuple[str, ...] = (),
+) -> int:
     import uvloop
 
     from cohorts.server import serve
@@ -70,7 +76,7 @@ def _run_worker(settings: Settings, *, database_url: str, serve_metrics: bool) -
         from cohorts.metrics import serve_metrics as start_metrics_endpoint
 
         start_metrics_endpoint(settings.metrics_listen)
-    uvloop.run(serve(settings, database_url=database_url))
+    uvloop.run(serve(settings, database_url=database_url, also_listen=also_listen))
     return 0
 
 
@@ -147,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reencode", help="store the current encoding on every cohort stored without it"
     )
     # Started by the supervisor with COHORTS_DATABASE_URL set; not for people.
-    commands.add_parser("worker", help=argparse.SUPPRESS)
+    worker = commands.add_parser("worker", help=argparse.SUPPRESS)
+    worker.add_argument("--also-listen", action="append", default=[])
     gateway = commands.add_parser(
         "gateway-config",
         help="print the Envoy config of the HTTP/JSON and gRPC-Web gateway, to run Envoy yourself",
@@ -180,7 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "worker":
         assert settings.database_url, "workers are started with COHORTS_DATABASE_URL set"
-        return _run_worker(settings, database_url=settings.database_url, serve_metrics=False)
+        return _run_worker(
+            settings,
+            database_url=settings.database_url,
+            serve_metrics=False,
+            also_listen=tuple(args.also_listen),
+        )
     if args.command == "migrate":
         return _migrate(settings)
     if args.command == "reencode":

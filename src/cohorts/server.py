@@ -151,8 +151,12 @@ async def start_server(
     database_url: str,
     clock: Clock = utc_now,
     span_exporter: Any | None = None,
+    also_listen: tuple[str, ...] = (),
 ) -> RunningServer:
-    """Start serving on settings.listen (port 0 picks a free port)."""
+    """Start serving on settings.listen (port 0 picks a free port) and on also_listen.
+
+    also_listen holds this process's own addresses (the gateway's `unix:` socket to it).
+    """
     await warn_if_row_security_is_bypassed(database_url)
     pool = await open_pool(
         database_url,
@@ -220,6 +224,8 @@ async def start_server(
 
     try:
         port = server.add_insecure_port(settings.listen)
+        for address in also_listen:
+            server.add_insecure_port(address)
         await server.start()
     except BaseException:
         # The pool connects in the background: close it, or its tasks keep
@@ -246,9 +252,11 @@ async def start_server(
     )
 
 
-async def serve(settings: Settings, *, database_url: str) -> None:
+async def serve(
+    settings: Settings, *, database_url: str, also_listen: tuple[str, ...] = ()
+) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully."""
-    running = await start_server(settings, database_url=database_url)
+    running = await start_server(settings, database_url=database_url, also_listen=also_listen)
     # What is alive now (modules, table metadata, descriptors, caches) lives as
     # long as the process. Frozen, the collector stops re-scanning it: a full
     # collection took 60-100 ms under load, and the worker served nothing

@@ -12,6 +12,7 @@ a supervisor that was killed outright.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -89,14 +90,28 @@ class Supervisor:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
             serve_metrics(self._settings.metrics_listen)
         try:
+            sockets: list[str] = []
+            if self._settings.http_listen:
+                # One socket per worker, so the gateway spreads calls over them itself
+                # (through the shared port, SO_REUSEPORT would pin each of its few
+                # connections to one worker).
+                self._gateway_dir = tempfile.mkdtemp(prefix="cohorts-gateway-")
+                sockets = [
+                    f"unix:{self._gateway_dir}/worker-{n}.sock"
+                    for n in range(self._settings.workers)
+                ]
             self._workers = [
-                _Child("worker", self._spawn_worker, self._spawn_worker())
-                for _ in range(self._settings.workers)
+                _Child("worker", start, start())
+                for start in (
+                    functools.partial(self._spawn_worker, sockets[n : n + 1])
+                    for n in range(self._settings.workers)
+                )
             ]
             _log.info("supervising %d workers on %s", self._settings.workers, self._settings.listen)
-            if self._settings.http_listen:
-                self._gateway_dir = tempfile.mkdtemp(prefix="cohorts-gateway-")
-                self._gateway_command = gateway_command(self._settings, Path(self._gateway_dir))
+            if self._gateway_dir is not None:
+                self._gateway_command = gateway_command(
+                    self._settings, Path(self._gateway_dir), tuple(sockets)
+                )
                 self._gateway = _Child("gateway", self._spawn_gateway, self._spawn_gateway())
                 _log.info("HTTP/JSON and gRPC-Web gateway on %s", self._settings.http_listen)
             status = self._watch()
@@ -107,12 +122,11 @@ class Supervisor:
                 shutil.rmtree(self._gateway_dir, ignore_errors=True)
         return status
 
-    def _spawn_worker(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cohorts.cli", "worker"],
-            env=self._env,
-            preexec_fn=die_with_parent,
-        )
+    def _spawn_worker(self, also_listen: list[str]) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "cohorts.cli", "worker"]
+        for address in also_listen:
+            command += ["--also-listen", address]
+        return subprocess.Popen(command, env=self._env, preexec_fn=die_with_parent)
 
     def _spawn_gateway(self) -> subprocess.Popen[bytes]:
         assert self._gateway_command is not None
@@ -202,11 +216,11 @@ def _port_taken(listen: str) -> str | None:
     return None
 
 
-def gateway_command(settings: Settings, runtime_dir: Path) -> list[str]:
+def gateway_command(settings: Settings, runtime_dir: Path, upstreams: tuple[str, ...]) -> list[str]:
     """Render the gateway's config into runtime_dir and return the command that runs Envoy."""
     from cohorts.gateway.process import envoy_command, gateway_options, write_config
 
-    config = write_config(gateway_options(settings), runtime_dir)
+    config = write_config(gateway_options(settings, upstreams=upstreams), runtime_dir)
     return envoy_command(config, log_level=_envoy_log_level(settings.log_level))
 
 

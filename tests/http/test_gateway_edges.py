@@ -6,6 +6,7 @@ import base64
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -139,3 +140,23 @@ def test_no_upstream_is_a_json_503_and_no_cors_origin_is_allowed_by_default(
         timeout=10,
     )
     assert_error(preflight, 403, "ORIGIN_NOT_ALLOWED")
+
+
+@pytest.fixture
+def impatient_gateway(server: Any, tmp_path: Path) -> Iterator[Gateway]:
+    """A gateway that waits no time at all for the workers' answers."""
+    settings = gateway_settings(server.port, tmp_path, http_request_timeout_seconds=0.001)
+    running = start_gateway(settings, tmp_path)
+    yield running
+    running.stop()
+
+
+def test_an_http_call_slower_than_the_request_timeout_is_a_json_504(
+    impatient_gateway: Gateway, token: str
+):
+    response = requests.get(
+        f"{impatient_gateway.url}/api/v1/learning/cohorts?pageSize=1000",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert_error(response, 504, "UPSTREAM_TIMEOUT")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"echo", "get", "list", "list_filtered", "create", "update", "mixed"}
+HTTP_SCENARIOS = {"http_get", "http_list", "http_create", "http_update"}
 PER_SCENARIO = {"rps", "p50_ms", "p95_ms", "p99_ms", "errors", "ratio_echo", "ratio_db"}
 
 
@@ -27,7 +28,7 @@ def test_quick_benchmark_drives_every_scenario_without_errors_and_writes_its_jso
     report = json.loads(result_file.read_text())
     assert report["machine"]["nproc"] >= 1
     assert isinstance(report["workers"], int)
-    assert set(report["scenarios"]) >= SCENARIOS
+    assert set(report["scenarios"]) >= SCENARIOS | HTTP_SCENARIOS | {"http_echo"}
     for name, scenario in report["scenarios"].items():
         assert PER_SCENARIO <= set(scenario), name
         assert scenario["errors"] == 0, (name, scenario)
@@ -35,3 +36,6 @@ def test_quick_benchmark_drives_every_scenario_without_errors_and_writes_its_jso
         assert 0 < scenario["p50_ms"] <= scenario["p95_ms"] <= scenario["p99_ms"], name
     for name in SCENARIOS - {"echo", "mixed"}:
         assert report["scenarios"][name]["ratio_db"] is not None, name
+    for name in HTTP_SCENARIOS:  # through Envoy, beside the gRPC method it mirrors
+        assert report["scenarios"][name]["ratio_of_grpc"] is not None, name
+        assert report["scenarios"][name]["cpu_s_per_1k"]["gateway"] > 0, name

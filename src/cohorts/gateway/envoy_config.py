@@ -37,12 +37,31 @@ _GRPC_WEB_ALLOWED_HEADERS = (
 )
 
 
+# A call whose connection to a worker failed (one restarting) never reached it: trying
+# another worker is safe even for a write.
+_RETRY_UNSENT = {
+    "retry_on": "connect-failure,refused-stream",
+    "num_retries": 2,
+    "retry_host_predicate": [
+        {
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {
+                "@type": "type.googleapis.com/"
+                "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+            },
+        }
+    ],
+}
+
+
 @dataclass(frozen=True)
 class GatewayOptions:
     """What the gateway needs from the settings."""
 
     listen: str  # host:port Envoy listens on
-    upstream: str  # host:port of the gRPC workers
+    # The gRPC workers: host:port (all of them behind one port), or one `unix:` socket each,
+    # which lets Envoy spread calls over the workers itself.
+    upstreams: tuple[str, ...]
     cors_origins: tuple[str, ...] = ()
     max_request_bytes: int = 4 * 1024 * 1024
     request_timeout_seconds: float = 60.0
@@ -66,6 +85,12 @@ def upstream_address(grpc_listen: str) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _upstream_address(address: str) -> dict[str, Any]:
+    if address.startswith("unix:"):
+        return {"pipe": {"path": address.removeprefix("unix:")}}
+    return _socket_address(address)
+
+
 def _socket_address(address: str) -> dict[str, Any]:
     host, port = split_host_port(address)
     return {"socket_address": {"address": host, "port_value": port}}
@@ -86,6 +111,9 @@ def _transcoder(options: GatewayOptions) -> dict[str, Any]:
             # Google's mapping of gRPC codes to HTTP statuses, with the Status (and its
             # ErrorInfo and BadRequest details) as the JSON body.
             "convert_grpc_status": True,
+            # Routed as the HTTP path it arrived on (its timeout, its filters' settings),
+            # not as the gRPC path the transcoder rewrites it to.
+            "match_incoming_request_route": True,
             # Browsers and form encoders write a space as `+` in query strings.
             "query_param_unescape_plus": True,
             "request_validation_options": {
@@ -261,7 +289,11 @@ def _routes(options: GatewayOptions) -> list[dict[str, Any]]:
         *_method_not_allowed_routes(grpc_only),
         {
             "match": {"path_separated_prefix": API_PREFIX},
-            "route": {"cluster": _CLUSTER, "timeout": _duration(options.request_timeout_seconds)},
+            "route": {
+                "cluster": _CLUSTER,
+                "timeout": _duration(options.request_timeout_seconds),
+                "retry_policy": _RETRY_UNSENT,
+            },
         },
         {
             # gRPC and gRPC-Web: the caller's grpc-timeout is the deadline.
@@ -270,6 +302,7 @@ def _routes(options: GatewayOptions) -> list[dict[str, Any]]:
                 "cluster": _CLUSTER,
                 "timeout": "0s",
                 "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+                "retry_policy": _RETRY_UNSENT,
             },
             "typed_per_filter_config": grpc_only,
         },
@@ -374,12 +407,16 @@ def render(options: GatewayOptions) -> dict[str, Any]:
                             "explicit_http_config": {"http2_protocol_options": {}},
                         }
                     },
+                    # Each call to the worker with the fewest calls in flight; Python
+                    # workers are single-threaded, so an even spread is their capacity.
+                    "lb_policy": "LEAST_REQUEST",
                     "load_assignment": {
                         "cluster_name": _CLUSTER,
                         "endpoints": [
                             {
                                 "lb_endpoints": [
-                                    {"endpoint": {"address": _socket_address(options.upstream)}}
+                                    {"endpoint": {"address": _upstream_address(upstream)}}
+                                    for upstream in options.upstreams
                                 ]
                             }
                         ],

@@ -19,14 +19,20 @@ def openapi_document() -> str:
     return OPENAPI_DOCUMENT.read_text(encoding="utf-8")
 
 
-def gateway_options(settings: Settings, *, listen: str | None = None) -> GatewayOptions:
-    """What the settings ask of the gateway in front of this server's workers."""
+def gateway_options(
+    settings: Settings, *, listen: str | None = None, upstreams: tuple[str, ...] = ()
+) -> GatewayOptions:
+    """What the settings ask of the gateway in front of this server's workers.
+
+    upstreams (default: the workers' shared COHORTS_LISTEN port) are the workers' own
+    addresses when the supervisor gives each one a socket.
+    """
     address = listen or settings.http_listen
     if not address:
         raise ValueError("the gateway needs an address: set COHORTS_HTTP_LISTEN")
     return GatewayOptions(
         listen=address,
-        upstream=upstream_address(settings.listen),
+        upstreams=upstreams or (upstream_address(settings.listen),),
         cors_origins=settings.http_cors_origin_list(),
         max_request_bytes=settings.max_message_bytes,
         request_timeout_seconds=settings.http_request_timeout_seconds,
