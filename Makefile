@@ -40,8 +40,9 @@ install: $(STAMP)
 
 # Metrics and the HTTP/JSON + gRPC-Web gateway are on for `make run` (off unless configured
 # elsewhere, e.g. in tests); COHORTS_HTTP_LISTEN= (empty) turns the gateway off.
+# exec: the server is make's own child, so it stops when make is stopped (README: Stopping).
 run: $(STAMP)
-	COHORTS_METRICS_LISTEN=$${COHORTS_METRICS_LISTEN:-127.0.0.1:9464} \
+	exec env COHORTS_METRICS_LISTEN=$${COHORTS_METRICS_LISTEN:-127.0.0.1:9464} \
 	COHORTS_HTTP_LISTEN=$${COHORTS_HTTP_LISTEN-127.0.0.1:8080} \
 	$(BIN)/cohorts serve
 

@@ -1733,7 +1733,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--niceness",
         type=int,
-        help="COHORTS_NICENESS for the server (default: unset, so the server's own default)",
+        default=10,
+        help="COHORTS_NICENESS for the server (default 10: behind the PostgreSQL it shares "
+        "the cores with; docs/performance.md)",
     )
     parser.add_argument(
         "--duration", type=float, help="measured seconds per scenario (10; quick 2)"

@@ -8,50 +8,24 @@ at once and calls wait in the worker's own queue, in the order they came, so
 each method's latency stays close to the others'. The price is some
 throughput, as the workers' batches are smaller (docs/performance.md); with
 the database on another host there is nothing to gain.
+
+It is opt-in (COHORTS_NICENESS, default 0): a loopback database URL may as well be
+a PgBouncer or a cloud SQL proxy, and a service manager's unit leads its own session.
+Co-located development and the benchmark (`make bench`) set it explicitly.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from pathlib import Path
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
-
 _log = logging.getLogger(__name__)
-
-# How far the server steps back when the database shares its host.
-NICENESS_BESIDE_DATABASE = 10
 
 # Linux with autogroups shares the CPU between sessions first, and nice only
 # orders the processes of one session; pg_ctl starts PostgreSQL in a session
 # of its own.
 _AUTOGROUP = Path("/proc/self/autogroup")
-
-
-def database_on_this_host(database_url: str) -> bool:
-    """Whether every host database_url names is this machine (loopback or a Unix socket)."""
-    try:
-        hosts = str(conninfo_to_dict(database_url).get("host") or "").split(",")
-    except psycopg.ProgrammingError:
-        return False
-    return all(_is_local(host.strip()) for host in hosts)
-
-
-def _is_local(host: str) -> bool:
-    if not host or host.startswith("/") or host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def default_niceness(database_url: str) -> int:
-    """COHORTS_NICENESS when unset: step back only for a database on this host."""
-    return NICENESS_BESIDE_DATABASE if database_on_this_host(database_url) else 0
 
 
 def lower_priority(niceness: int) -> None:

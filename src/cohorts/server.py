@@ -85,10 +85,13 @@ class RunningServer:
     units_of_work: SqlUnitOfWorkFactory
     database_watch: asyncio.Task[None]
     gate: ShutdownGate
+    background: tuple[asyncio.Task[None], ...] = ()  # e.g. the JWKS's scheduled reads
 
     async def stop(self, grace_seconds: float) -> None:
         """Go NOT_SERVING, refuse new calls, let in-flight calls finish, then close the pool."""
         self.database_watch.cancel()
+        for task in self.background:
+            task.cancel()
         await self.health.enter_graceful_shutdown()
         self.gate.close()
         # Calls already queued reach the gate (UNAVAILABLE) instead of being cancelled.
@@ -107,7 +110,11 @@ def token_verifier(settings: Settings) -> TokenVerifier:
         audience=settings.jwt_audience,
         leeway_seconds=settings.jwt_leeway_seconds,
         jwks=(
-            JwksKeys(settings.jwks, min_refresh_seconds=settings.jwks_refresh_seconds)
+            JwksKeys(
+                settings.jwks,
+                min_refresh_seconds=settings.jwks_refresh_seconds,
+                max_age_seconds=settings.jwks_max_age_seconds,
+            )
             if settings.jwks
             else None
         ),
@@ -192,6 +199,7 @@ async def start_server(
     if tracer_provider is not None:
         units_of_work.statement_hooks.append(sql_spans(tracer_provider))
     gate = ShutdownGate()
+    verifier = token_verifier(settings)
     # The echo ceiling pays for authentication as every CohortService call does.
     protected = (
         (PROTECTED_SERVICE_PREFIX, f"/{BENCH_ECHO_SERVICE}/")
@@ -203,7 +211,7 @@ async def start_server(
         interceptors=[
             ObservabilityInterceptor(),
             gate,
-            AuthInterceptor(token_verifier(settings), protected_prefixes=protected),
+            AuthInterceptor(verifier, protected_prefixes=protected),
         ],
         options=options,
     )
@@ -248,6 +256,7 @@ async def start_server(
         pool=pool,
         units_of_work=units_of_work,
         database_watch=database_watch,
+        background=((asyncio.create_task(verifier.jwks.keep_fresh()),) if verifier.jwks else ()),
         gate=gate,
     )
 

@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -72,16 +71,6 @@ class Supervisor:
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; the exit status is 0 unless children kept dying."""
-        for variable, address in (
-            ("COHORTS_LISTEN", self._settings.listen),
-            ("COHORTS_HTTP_LISTEN", self._settings.http_listen),
-        ):
-            problem = _port_taken(address) if address else None
-            if problem:
-                # SO_REUSEPORT would let our workers join whoever holds the port and
-                # silently split its traffic with them.
-                _log.error("cannot listen on %s (%s): %s", address, variable, problem)
-                return 1
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         if self._settings.metrics_listen:
@@ -201,19 +190,6 @@ def _wait_or_kill(child: _Child, *, timeout: float) -> None:
         _log.warning("%s %d did not stop in time; killing it", child.role, child.process.pid)
         child.process.kill()
         child.process.wait()
-
-
-def _port_taken(listen: str) -> str | None:
-    """Why listen cannot be bound exclusively right now, or None when it can."""
-    host, _, port = listen.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, int(port)))
-        except OSError as error:
-            return f"{error.strerror or error} (is another server running?)"
-    return None
 
 
 def gateway_command(settings: Settings, runtime_dir: Path, upstreams: tuple[str, ...]) -> list[str]:

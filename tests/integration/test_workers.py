@@ -168,36 +168,31 @@ def test_a_supervisor_refuses_a_port_another_server_holds(
     supervise: Callable[..., Supervised], taken_port: int
 ):
     # With SO_REUSEPORT the workers could otherwise join the other server and
-    # split its traffic; the supervisor checks before it starts any worker.
+    # split its traffic; the port is checked before anything starts.
     service = supervise(COHORTS_LISTEN=f"127.0.0.1:{taken_port}")
-    assert service.process.wait(timeout=30) == 1
-    messages = [e.get("message", "") for e in service.log_entries()]
-    assert any("cannot listen" in m for m in messages), messages
-    assert not any(m.startswith("supervising") for m in messages), messages
+    assert service.process.wait(timeout=30) == 2
+    assert f"COHORTS_LISTEN='127.0.0.1:{taken_port}': port {taken_port} is in use" in service.log()
+    assert not any(e.get("message", "").startswith("supervising") for e in service.log_entries())
 
 
 def test_a_supervisor_whose_workers_keep_dying_gives_up_with_a_failure(
     supervise: Callable[..., Supervised],
 ):
     # Limits in cohorts.supervisor: more than 5 deaths within 60 s, 0.5 s between restarts.
-    overrides = {"COHORTS_DATABASE_URL": "mysql://nobody@127.0.0.1:1/nothing"}
+    # Every worker is killed as soon as it appears, as a crash at start-up would end it.
     started = time.monotonic()
-    service = supervise(**overrides)
+    service = supervise()
     while service.process.poll() is None:
         if time.monotonic() - started > 60:
-            stuck = {w.pid: round(time.time() - w.create_time(), 1) for w in service.workers()}
             raise AssertionError(
-                f"the supervisor is still running after 60s; live workers (pid: age in s) "
-                f"{stuck}, {len(service.seen_workers)} seen in all:\n{service.log()[-3000:]}"
+                f"the supervisor is still running after 60s, {len(service.seen_workers)} "
+                f"workers seen in all:\n{service.log()[-3000:]}"
             )
-        service.workers()  # remember every worker, however short-lived
+        for worker in service.workers():  # remembers every worker, however short-lived
+            with contextlib.suppress(psutil.NoSuchProcess):
+                worker.kill()
         time.sleep(0.05)
-    elapsed = time.monotonic() - started
-    assert service.process.returncode != 0, service.log()
-    # Six deaths are three generations of two workers, each a worker's start-up
-    # (about 1-3 s of imports, several times that on a loaded machine) plus 0.5 s
-    # per restart: a minute is far above it, and a hang is far above a minute.
-    assert elapsed < 60, elapsed
+    assert service.process.returncode == 1, service.log()
     messages = [e.get("message", "") for e in service.log_entries()]
     assert sum("restarting it" in m for m in messages) == 5, messages
     assert any("giving up" in m for m in messages), messages
@@ -276,17 +271,18 @@ def own_session_niceness() -> Iterator[int | None]:
 
 
 @pytest.mark.parametrize(
-    ("setting", "lowered_by"), [({}, 10), ({"COHORTS_NICENESS": "0"}, 0)], ids=["default", "off"]
+    ("setting", "lowered_by"),
+    [({}, 0), ({"COHORTS_NICENESS": "10"}, 10)],
+    ids=["default-off", "opted-in"],
 )
-def test_server_processes_lower_their_cpu_priority_below_the_database(
+def test_server_processes_lower_their_cpu_priority_only_when_asked(
     supervise: Callable[..., Supervised],
     own_session_niceness: int | None,
     setting: dict[str, str],
     lowered_by: int,
 ):
-    # A worker that holds a core while a database backend waits for one only
-    # delays its own calls (cohorts.priority), so with the test database on
-    # this host the server steps back by default. Started from this process,
+    # Stepping behind a database on the same host is for co-located development and
+    # benchmarks (cohorts.priority); in production it is off unless set. Started from this process,
     # it shares our session, whose autogroup it must leave alone.
     ours = psutil.Process().nice()
     service = supervise(**setting)

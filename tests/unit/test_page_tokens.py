@@ -10,7 +10,9 @@ import pytest
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import InvalidArgument
-from cohorts.service.page_tokens import PageTokenCodec, query_fingerprint
+from cohorts.domain.rules import MAX_NAME_CHARS
+from cohorts.service.list_query import ORDERABLE_FIELDS
+from cohorts.service.page_tokens import MAX_TOKEN_CHARS, PageTokenCodec, query_fingerprint
 
 SECRET = b"unit-test-page-token-secret"
 COHORT_ID = "coh_01JD8X3G7Q9Z3M2V4C6B8N0P1R"
@@ -202,3 +204,35 @@ def test_rejections_never_echo_the_token():
 
     assert token not in error.message
     assert all(token not in v.description for v in error.violations)
+
+
+@pytest.mark.parametrize(
+    "name_character",
+    ["\x01", "é", "🚀", '"', "\\"],
+    ids=["escaped-control", "two-byte", "four-byte", "quote", "backslash"],
+)
+def test_the_longest_token_the_service_can_issue_is_accepted(name_character):
+    # Every orderable key at its longest (list_query.ORDERABLE_FIELDS), then the id.
+    codec = PageTokenCodec(b"secret")
+    query = query_fingerprint(
+        Caller(tenant_id="t" * 256, subject="s", app_id="a" * 256),
+        filter_="x" * 2000,
+        order_by=",".join(f"{field} desc" for field in ORDERABLE_FIELDS),
+        show_deleted=True,
+    )
+    latest = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    position = [
+        name_character * MAX_NAME_CHARS,
+        latest,
+        latest,
+        latest,
+        latest,
+        2**31 - 1,
+        2**31 - 1,
+        "coh_" + "Z" * 26,
+    ]
+
+    token = codec.encode(position, query=query)
+
+    assert len(token) <= MAX_TOKEN_CHARS
+    assert codec.decode(token, query=query) == position

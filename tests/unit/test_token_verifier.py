@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -107,10 +108,15 @@ def _hs256_by_hand(header: dict[str, Any], payload: dict[str, Any], secret: byte
     return f"{head}.{body}.{_b64url(mac)}"
 
 
+def accept(verifier: TokenVerifier, token: str) -> Caller:
+    """The caller, as the interceptor verifies: reading the JWKS again first for a new kid."""
+    return asyncio.run(verifier.verify_refreshing(token))
+
+
 def _rejected(verifier: TokenVerifier, token: str, reason: str, *words: str) -> str:
     """Verify refuses token with reason, a message naming every word, and no trace of the token."""
     with pytest.raises(Unauthenticated) as caught:
-        verifier.verify(token)
+        accept(verifier, token)
     error = caught.value
     assert error.reason == reason, (error.reason, error.message)
     message = error.message
@@ -196,7 +202,7 @@ class CountingJwksKeys(JwksKeys):
 def test_an_rs256_token_verifies_against_the_rsa_public_key(rsa_key, rsa_verifier):
     token = _sign(rsa_key, "RS256", sub="dana", app_id="app-x")
 
-    assert rsa_verifier.verify(token) == Caller(
+    assert accept(rsa_verifier, token) == Caller(
         tenant_id="tenant-a", subject="dana", app_id="app-x"
     )
 
@@ -204,7 +210,7 @@ def test_an_rs256_token_verifies_against_the_rsa_public_key(rsa_key, rsa_verifie
 def test_an_es256_token_verifies_against_the_ec_public_key(ec_key, ec_verifier):
     token = _sign(ec_key, "ES256")
 
-    assert ec_verifier.verify(token) == Caller(tenant_id="tenant-a", subject="person-1")
+    assert accept(ec_verifier, token) == Caller(tenant_id="tenant-a", subject="person-1")
 
 
 def test_a_pem_verifier_accepts_only_the_algorithm_of_its_key(rsa_verifier, ec_verifier):
@@ -238,8 +244,8 @@ def test_jwks_rs256_and_es256_tokens_verify_against_the_key_their_kid_names(
     rsa_key, ec_key, jwks_verifier
 ):
     assert jwks_verifier.algorithms == ["ES256", "RS256"]
-    assert jwks_verifier.verify(_sign(rsa_key, "RS256", "rsa-1", sub="r")).subject == "r"
-    assert jwks_verifier.verify(_sign(ec_key, "ES256", "ec-1", sub="e")).subject == "e"
+    assert accept(jwks_verifier, _sign(rsa_key, "RS256", "rsa-1", sub="r")).subject == "r"
+    assert accept(jwks_verifier, _sign(ec_key, "ES256", "ec-1", sub="e")).subject == "e"
 
 
 def test_the_kid_selects_which_of_two_rsa_keys_checks_the_signature(
@@ -249,8 +255,8 @@ def test_the_kid_selects_which_of_two_rsa_keys_checks_the_signature(
     _write_jwks(path, _jwk(rsa_key, "first"), _jwk(other_rsa_key, "second"))
     verifier = TokenVerifier(jwks=JwksKeys(str(path), min_refresh_seconds=0))
 
-    assert verifier.verify(_sign(rsa_key, "RS256", "first", sub="one")).subject == "one"
-    assert verifier.verify(_sign(other_rsa_key, "RS256", "second", sub="two")).subject == "two"
+    assert accept(verifier, _sign(rsa_key, "RS256", "first", sub="one")).subject == "one"
+    assert accept(verifier, _sign(other_rsa_key, "RS256", "second", sub="two")).subject == "two"
     # Signed by the first key but naming the second: the second key checks it, and it fails.
     _rejected(verifier, _sign(rsa_key, "RS256", "second"), "TOKEN_SIGNATURE", "signature")
     _rejected(verifier, _sign(other_rsa_key, "RS256", "first"), "TOKEN_SIGNATURE", "signature")
@@ -276,16 +282,16 @@ def test_a_new_kid_is_picked_up_after_the_jwks_is_rewritten(tmp_path, rsa_key, o
     clock = FakeClock()
     keys = CountingJwksKeys(str(path), min_refresh_seconds=10, clock=clock)
     verifier = TokenVerifier(jwks=keys)
-    assert verifier.verify(_sign(rsa_key, "RS256", "2026-01")).tenant_id == "tenant-a"
+    assert accept(verifier, _sign(rsa_key, "RS256", "2026-01")).tenant_id == "tenant-a"
 
     _write_jwks(path, _jwk(rsa_key, "2026-01"), _jwk(other_rsa_key, "2026-02"))
     clock.advance(10)
 
-    caller = verifier.verify(_sign(other_rsa_key, "RS256", "2026-02", sub="rotated"))
+    caller = accept(verifier, _sign(other_rsa_key, "RS256", "2026-02", sub="rotated"))
     assert caller.subject == "rotated"
     assert keys.reads == 2
     # The key that was already published keeps working after the reload.
-    assert verifier.verify(_sign(rsa_key, "RS256", "2026-01")).tenant_id == "tenant-a"
+    assert accept(verifier, _sign(rsa_key, "RS256", "2026-01")).tenant_id == "tenant-a"
     assert keys.reads == 2, "a known kid must not reload the document"
 
 
@@ -296,10 +302,10 @@ def test_a_key_removed_from_the_jwks_stops_verifying_after_a_reload(
     _write_jwks(path, _jwk(rsa_key, "old"))
     verifier = TokenVerifier(jwks=JwksKeys(str(path), min_refresh_seconds=0))
     old_token = _sign(rsa_key, "RS256", "old")
-    assert verifier.verify(old_token).tenant_id == "tenant-a"
+    assert accept(verifier, old_token).tenant_id == "tenant-a"
 
     _write_jwks(path, _jwk(other_rsa_key, "new"))
-    assert verifier.verify(_sign(other_rsa_key, "RS256", "new")).tenant_id == "tenant-a"
+    assert accept(verifier, _sign(other_rsa_key, "RS256", "new")).tenant_id == "tenant-a"
 
     _rejected(verifier, old_token, "TOKEN_KEY_UNKNOWN", "old")
 
@@ -327,7 +333,7 @@ def test_unknown_kids_reload_the_jwks_at_most_once_per_refresh_interval(
     assert keys.reads == 2
 
     clock.advance(0.1)
-    assert verifier.verify(k2_token).tenant_id == "tenant-a"
+    assert accept(verifier, k2_token).tenant_id == "tenant-a"
     assert keys.reads == 3
 
 
@@ -365,7 +371,7 @@ def test_a_broken_jwks_on_reload_keeps_the_keys_already_loaded(tmp_path, rsa_key
     path.write_text(document)
 
     _rejected(verifier, _sign(rsa_key, "RS256", "k2"), "TOKEN_KEY_UNKNOWN", "k2")
-    assert verifier.verify(_sign(rsa_key, "RS256", "k1")).tenant_id == "tenant-a"
+    assert accept(verifier, _sign(rsa_key, "RS256", "k1")).tenant_id == "tenant-a"
 
 
 def test_a_symmetric_oct_key_in_the_jwks_is_ignored(tmp_path, rsa_key):
@@ -413,7 +419,7 @@ def test_alg_confusion_is_refused_even_when_hs256_is_also_configured(rsa_key):
         token = _hs256_by_hand({"alg": "HS256", "typ": "JWT"}, _claims(), secret)
         _rejected(verifier, token, "TOKEN_SIGNATURE", "signature")
     # The configured secret itself still works.
-    assert verifier.verify(_sign(HS256_SECRET, "HS256")).tenant_id == "tenant-a"
+    assert accept(verifier, _sign(HS256_SECRET, "HS256")).tenant_id == "tenant-a"
 
 
 def test_alg_confusion_through_a_jwks_kid_is_refused(rsa_key, jwks_path, jwks_verifier):
@@ -474,7 +480,7 @@ def test_a_non_string_sub_is_refused_with_a_message_naming_the_subject(rsa_key, 
     token = _sign(rsa_key, "RS256", sub=sub)
 
     with pytest.raises(Unauthenticated) as caught:
-        rsa_verifier.verify(token)
+        accept(rsa_verifier, token)
 
     assert "sub" in caught.value.message.lower()
     assert token not in caught.value.message
@@ -485,7 +491,7 @@ def test_a_non_string_sub_has_the_same_reason_as_a_non_string_tenant_id(rsa_key,
     reasons = {}
     for name in ("tenant_id", "sub"):
         with pytest.raises(Unauthenticated) as caught:
-            rsa_verifier.verify(_sign(rsa_key, "RS256", **{name: 42}))
+            accept(rsa_verifier, _sign(rsa_key, "RS256", **{name: 42}))
         reasons[name] = (caught.value.reason, caught.value.message)
 
     assert reasons["sub"][0] == reasons["tenant_id"][0] == "TOKEN_CLAIM_INVALID", reasons
@@ -498,7 +504,7 @@ def test_a_token_over_the_size_limit_is_refused_before_it_is_parsed(
     assert len(token) > MAX_TOKEN_BYTES
     with monkeypatch.context() as patched:  # validly signed: only its size is wrong
         patched.setattr("cohorts.api.auth.MAX_TOKEN_BYTES", 10 * MAX_TOKEN_BYTES)
-        assert rsa_verifier.verify(token).tenant_id == "tenant-a"
+        assert accept(rsa_verifier, token).tenant_id == "tenant-a"
 
     _rejected(rsa_verifier, token, "TOKEN_TOO_LARGE", str(MAX_TOKEN_BYTES))
     _rejected(rsa_verifier, "x" * (MAX_TOKEN_BYTES + 1), "TOKEN_TOO_LARGE", str(MAX_TOKEN_BYTES))
@@ -518,7 +524,7 @@ def test_a_token_at_the_size_limit_is_accepted_and_one_byte_more_is_not(rsa_key,
     smallest_too_large = token_with_padding(n + 1)
     assert len(largest) <= MAX_TOKEN_BYTES < len(smallest_too_large)
 
-    assert rsa_verifier.verify(largest).tenant_id == "tenant-a"
+    assert accept(rsa_verifier, largest).tenant_id == "tenant-a"
     _rejected(rsa_verifier, smallest_too_large, "TOKEN_TOO_LARGE")
 
 
@@ -528,7 +534,7 @@ def test_nbf_in_the_future_beyond_the_leeway_is_refused(rsa_key):
 
     _rejected(verifier, _sign(rsa_key, "RS256", nbf=now + 3600), "TOKEN_NOT_YET_VALID", "nbf")
     _rejected(verifier, _sign(rsa_key, "RS256", nbf=now + 60), "TOKEN_NOT_YET_VALID", "nbf")
-    assert verifier.verify(_sign(rsa_key, "RS256", nbf=now + 10)).tenant_id == "tenant-a"
+    assert accept(verifier, _sign(rsa_key, "RS256", nbf=now + 10)).tenant_id == "tenant-a"
 
 
 def test_iat_in_the_future_is_refused_with_a_message_that_names_iat(rsa_key, rsa_verifier):
@@ -550,7 +556,7 @@ def test_an_expired_token_is_refused(rsa_key, rsa_verifier):
 def test_a_token_just_past_exp_within_the_leeway_is_accepted(rsa_key, rsa_verifier):
     now = int(time.time())
 
-    assert rsa_verifier.verify(_sign(rsa_key, "RS256", exp=now - 5)).tenant_id == "tenant-a"
+    assert accept(rsa_verifier, _sign(rsa_key, "RS256", exp=now - 5)).tenant_id == "tenant-a"
     _rejected(rsa_verifier, _sign(rsa_key, "RS256", exp=now - 90), "TOKEN_EXPIRED", "expired")
 
 
@@ -567,8 +573,8 @@ def strict_verifier(rsa_key: rsa.RSAPrivateKey) -> TokenVerifier:
 
 
 def test_the_configured_issuer_and_audience_are_accepted(rsa_key, strict_verifier):
-    assert strict_verifier.verify(_sign(rsa_key, "RS256", iss=ISSUER, aud=AUDIENCE))
-    assert strict_verifier.verify(_sign(rsa_key, "RS256", iss=ISSUER, aud=["other", AUDIENCE]))
+    assert accept(strict_verifier, _sign(rsa_key, "RS256", iss=ISSUER, aud=AUDIENCE))
+    assert accept(strict_verifier, _sign(rsa_key, "RS256", iss=ISSUER, aud=["other", AUDIENCE]))
 
 
 @pytest.mark.parametrize(
@@ -608,10 +614,51 @@ def test_a_wrong_or_missing_issuer_or_audience_is_refused_when_configured(
     _rejected(strict_verifier, _sign(rsa_key, "RS256", **overrides), reason, *words)
 
 
-def test_iss_and_aud_are_not_checked_when_not_configured(rsa_key, rsa_verifier):
-    token = _sign(rsa_key, "RS256", iss="anyone", aud="anything")
+def test_iss_is_not_checked_when_not_configured(rsa_key, rsa_verifier):
+    token = _sign(rsa_key, "RS256", iss="anyone")
 
-    assert rsa_verifier.verify(token).tenant_id == "tenant-a"
+    assert accept(rsa_verifier, token).tenant_id == "tenant-a"
+
+
+@pytest.mark.parametrize("audience", ["another-service", ["another-service", "a-third"]])
+def test_a_token_for_another_audience_is_refused_when_none_is_configured(
+    rsa_key, rsa_verifier, audience
+):
+    # RFC 7519 §4.1.3: a token minted for a sibling service sharing the key must not get in.
+    token = _sign(rsa_key, "RS256", aud=audience)
+
+    _rejected(rsa_verifier, token, "TOKEN_AUDIENCE", "COHORTS_JWT_AUDIENCE")
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("exp", "4102444800"),  # a string, not a JSON number
+        ("nbf", "0"),
+        ("iat", "0"),
+        ("exp", 10**400),  # too large for a float
+        ("exp", -(10**400)),
+        ("iat", 10**400),
+        ("exp", True),
+        ("exp", [4102444800]),
+        ("exp", {"at": 4102444800}),
+        ("nbf", 2**60),
+    ],
+    ids=lambda value: repr(value)[:24],
+)
+def test_a_time_claim_that_is_not_a_plain_number_is_unauthenticated_with_a_reason(
+    rsa_key, rsa_verifier, claim, value
+):
+    token = _sign(rsa_key, "RS256", **{claim: value})
+
+    _rejected(rsa_verifier, token, "TOKEN_CLAIM_INVALID", claim)
+
+
+def test_float_time_claims_are_numbers_too(rsa_key, rsa_verifier):
+    now = time.time()
+    token = _sign(rsa_key, "RS256", iat=now - 1.5, nbf=now - 0.25, exp=now + 60.75)
+
+    assert accept(rsa_verifier, token).tenant_id == "tenant-a"
 
 
 @pytest.mark.parametrize(
@@ -642,7 +689,7 @@ def test_a_malformed_header_is_unauthenticated_not_an_unexpected_exception(
 
     for verifier in (rsa_verifier, jwks_verifier):
         try:
-            verifier.verify(token)
+            accept(verifier, token)
         except Unauthenticated as error:
             assert token not in error.message
         except Exception as error:  # noqa: BLE001 - the point is which exception escapes

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import jwt
+import pytest
 
 from cohorts.api.auth import VERIFIED_TOKEN_CACHE_SIZE, TokenVerifier
 from cohorts.domain.caller import Caller
+from cohorts.domain.errors import Unauthenticated
 
 SECRET = "a-secret-that-is-long-enough-for-hs256-0123456789"
 
@@ -68,13 +70,16 @@ def test_a_remembered_token_is_verified_again_once_it_expires() -> None:
     verifier.verify(token)
 
     clock.now += 6  # past exp by the verifier's clock, within its minute
-    verifier.verify(token)
+    with pytest.raises(Unauthenticated) as expired:
+        verifier.verify(token)
 
+    assert expired.value.reason == "TOKEN_EXPIRED"
     assert verifier.full_verifications == 2
 
 
 def test_the_cache_never_grows_past_its_bound() -> None:
-    verifier = _verifier(Clock())
+    # Minting thousands of tokens takes a while: the verifier's clock keeps up with it.
+    verifier = CountingVerifier(hs256_secret=SECRET, leeway_seconds=0, clock=time.time)
     for index in range(VERIFIED_TOKEN_CACHE_SIZE + 50):
         verifier.verify(_token(sub=f"s{index}"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,16 @@ VERIFIED_TOKEN_TTL_SECONDS = 60.0
 _log = logging.getLogger(__name__)
 
 _caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("cohorts_caller")
+# Time claims are JSON numbers (RFC 7519 §2, NumericDate) within what a float holds exactly.
+_MAX_NUMERIC_DATE = 2**53
+
+
+class KeyNotLoaded(Unauthenticated):
+    """A token names a kid the loaded JWKS lacks, and the document may be read again now."""
+
+    def __init__(self, kid: str) -> None:
+        super().__init__(f"no published key has kid {kid!r}", reason="TOKEN_KEY_UNKNOWN")
+        self.kid = kid
 
 
 def current_caller() -> Caller:
@@ -72,7 +83,22 @@ class TokenVerifier:
         self._audience = audience
         self._leeway = leeway_seconds
         required = ["exp"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
-        self._options: dict[str, Any] = {"require": required, "verify_aud": audience is not None}
+        # Time claims are checked here (_check_times), where their JSON type is checked too:
+        # PyJWT takes "exp": "123" and fails on an integer too large for a float. The
+        # audience is always checked: with none configured a token naming one is refused
+        # (RFC 7519 §4.1.3), since it was minted for another service.
+        self._options: dict[str, Any] = {
+            "require": required,
+            "verify_aud": True,
+            "verify_exp": False,
+            "verify_nbf": False,
+            "verify_iat": False,
+        }
+
+    @property
+    def jwks(self) -> JwksKeys | None:
+        """The JWKS keys, when the verifier uses a JWKS."""
+        return self._jwks
 
     @property
     def algorithms(self) -> list[str]:
@@ -92,6 +118,8 @@ class TokenVerifier:
                 raise Unauthenticated("token kid must be a short string", reason="TOKEN_KEY")
             jwk = self._jwks.key_for(kid)
             if jwk is None:
+                if self._jwks.may_refresh():
+                    raise KeyNotLoaded(kid)
                 raise Unauthenticated(
                     f"no published key has kid {kid!r}", reason="TOKEN_KEY_UNKNOWN"
                 )
@@ -138,6 +166,18 @@ class TokenVerifier:
         )
         return caller
 
+    async def verify_refreshing(self, token: str) -> Caller:
+        """verify(), reading the JWKS again first (off the event loop) if the kid is new."""
+        try:
+            return self.verify(token)
+        except KeyNotLoaded:
+            assert self._jwks is not None
+            await self._jwks.refresh()
+        try:
+            return self.verify(token)
+        except KeyNotLoaded as still:
+            raise Unauthenticated(still.message, reason=still.reason) from None
+
     def _jwks_still_has(self, kid: str) -> bool:
         return self._jwks is not None and self._jwks.published(kid)
 
@@ -157,15 +197,6 @@ class TokenVerifier:
                 leeway=self._leeway,
                 options=self._options,  # type: ignore[arg-type]
             )
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("token has expired", reason="TOKEN_EXPIRED") from None
-        except jwt.ImmatureSignatureError:
-            # Raised only after the signature verified, so reading the claims is safe.
-            early = _claims_in_the_future(token, leeway_seconds=self._leeway)
-            raise Unauthenticated(
-                f"token is not valid yet ({' and '.join(early)} in the future)",
-                reason="TOKEN_NOT_YET_VALID",
-            ) from None
         except jwt.exceptions.InvalidSubjectError:
             raise Unauthenticated(
                 "token claim 'sub' must be a non-empty string", reason="TOKEN_CLAIM_INVALID"
@@ -177,28 +208,52 @@ class TokenVerifier:
         except jwt.InvalidIssuerError:
             raise Unauthenticated("token issuer is not accepted", reason="TOKEN_ISSUER") from None
         except jwt.InvalidAudienceError:
+            accepted = (
+                f"only {self._audience!r} is accepted"
+                if self._audience
+                else "this service accepts tokens without `aud` only (set COHORTS_JWT_AUDIENCE)"
+            )
             raise Unauthenticated(
-                "token audience is not accepted", reason="TOKEN_AUDIENCE"
+                f"token audience is not accepted: {accepted}", reason="TOKEN_AUDIENCE"
             ) from None
         except jwt.InvalidSignatureError:
             raise Unauthenticated(
                 "token signature does not verify", reason="TOKEN_SIGNATURE"
             ) from None
-        except jwt.InvalidTokenError as error:
+        except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError) as error:
             raise Unauthenticated(f"token is invalid: {error}") from None
+        expires_at = self._check_times(claims)
         kid = header.get("kid") if algorithm in JWKS_ALGORITHMS and self._jwks else None
-        return _caller_from(claims), float(claims["exp"]), kid
+        return _caller_from(claims), expires_at, kid
 
-
-def _claims_in_the_future(token: str, *, leeway_seconds: int) -> list[str]:
-    claims = jwt.decode(token, options={"verify_signature": False})
-    now = time.time()
-    early = [
-        f"{name} is"
-        for name in ("nbf", "iat")
-        if isinstance(claims.get(name), int | float) and claims[name] > now + leeway_seconds
-    ]
-    return early or ["nbf or iat is"]
+    def _check_times(self, claims: dict[str, Any]) -> float:
+        """exp, and nbf and iat when present, as JSON numbers around now; returns exp."""
+        times: dict[str, float] = {}
+        for name in ("exp", "nbf", "iat"):
+            if name not in claims:
+                continue
+            value = claims[name]
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or abs(value) > _MAX_NUMERIC_DATE  # before isfinite: 10**400 fits no float
+                or not math.isfinite(value)
+            ):
+                raise Unauthenticated(
+                    f"token claim {name!r} must be a number of seconds since the epoch",
+                    reason="TOKEN_CLAIM_INVALID",
+                )
+            times[name] = float(value)
+        now = self._clock()
+        if times["exp"] <= now - self._leeway:
+            raise Unauthenticated("token has expired", reason="TOKEN_EXPIRED")
+        early = [name for name in ("nbf", "iat") if times.get(name, now) > now + self._leeway]
+        if early:
+            raise Unauthenticated(
+                f"token is not valid yet ({' and '.join(early)} in the future)",
+                reason="TOKEN_NOT_YET_VALID",
+            )
+        return times["exp"]
 
 
 MAX_CLAIM_CHARS = 256
@@ -286,9 +341,30 @@ class AuthInterceptor(UnaryInterceptor):
         if not details.method.startswith(self._protected):
             return behaviour
         try:
-            caller = self._verifier.verify(bearer_token(details.invocation_metadata))
+            token = bearer_token(details.invocation_metadata)
+            caller = self._verifier.verify(token)
+        except KeyNotLoaded:
+            return self._after_jwks_refresh(details.method, token, behaviour)
         except Unauthenticated as error:
-            AUTH_FAILURES.labels(error.reason).inc()
-            _log.info("rejected call to %s: %s (%s)", details.method, error.message, error.reason)
-            return _rejecting(error)
+            return _rejecting(_counted(details.method, error))
         return _with_caller(behaviour, caller)
+
+    def _after_jwks_refresh(self, method: str, token: str, behaviour: Behaviour) -> Behaviour:
+        """Verify once the JWKS has been read again: the call waits, the event loop does not."""
+
+        async def verify_then_behave(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> Any:
+            try:
+                caller = await self._verifier.verify_refreshing(token)
+            except Unauthenticated as error:
+                await abort_with(context, status_for(_counted(method, error)))
+            return await _with_caller(behaviour, caller)(request, context)
+
+        return verify_then_behave
+
+
+def _counted(method: str, error: Unauthenticated) -> Unauthenticated:
+    AUTH_FAILURES.labels(error.reason).inc()
+    _log.info("rejected call to %s: %s (%s)", method, error.message, error.reason)
+    return error

@@ -77,19 +77,14 @@ class JwksKeys:
 
         Unless scheduled, nothing is fetched within the cooldown of the last attempt.
         """
-        if self._loading is None:
+        loading = self._loading
+        if loading is None or loading.done():
             if not scheduled and not self.may_refresh():
                 return
             self._attempted_at = self._clock()
-            self._loading = asyncio.ensure_future(asyncio.to_thread(self.load))
-            self._loading.add_done_callback(self._loaded)
+            loading = self._loading = asyncio.ensure_future(asyncio.to_thread(self.load))
         # Shielded: a caller whose call is cancelled must not cancel the others' load.
-        await asyncio.shield(self._loading)
-
-    def _loaded(self, future: asyncio.Future[None]) -> None:
-        self._loading = None
-        if not future.cancelled() and future.exception() is not None:
-            _log.warning("could not load JWKS from %s: %s", self._source, future.exception())
+        await asyncio.shield(loading)
 
     def next_refresh_in(self) -> float:
         """Seconds until the scheduled load: the document's max-age, within our bounds."""
@@ -104,8 +99,8 @@ class JwksKeys:
             await asyncio.sleep(self.next_refresh_in())
             try:
                 await self.refresh(scheduled=True)
-            except Exception:  # logged by _loaded; try again at the next turn
-                continue
+            except Exception:  # load() logs what it expects; this is anything else
+                _log.exception("reading the JWKS from %s failed", self._source)
 
     def load(self) -> None:
         """Fetch and parse the document now (blocking); keep the old keys if it is broken."""

@@ -114,10 +114,19 @@ async def open_pool(
         timeout=pool_timeout_seconds,
         kwargs={"autocommit": True, "connect_timeout": 5, "application_name": "cohorts"},
         connection_class=PooledConnection,
+        configure=_in_utc,
         open=False,
     )
     await pool.open(wait=False)
     return pool
+
+
+async def _in_utc(connection: psycopg.AsyncConnection[Any]) -> None:
+    # Timestamps near the ends of their range (0001-01-01, 9999-12-31) leave it when
+    # shown in a zone ahead of or behind UTC, in PostgreSQL and in psycopg's loaders,
+    # whatever zone the server or the role defaults to. A session SET, not a startup
+    # option: PgBouncer refuses those, but tracks and re-applies TimeZone.
+    await connection.execute("SET TimeZone = 'UTC'")
 
 
 async def database_answers(database_url: str, *, timeout_seconds: float) -> bool:
