@@ -6,10 +6,11 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from tests.fixtures.gateway import Gateway
-from tests.fixtures.server import TEST_JWT_SECRET, ServerThread
+from tests.fixtures.server import TEST_JWT_SECRET, ServerThread, mint_token
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,3 +72,34 @@ def test_the_http_walkthrough_works_verbatim(gateway: Gateway, tmp_path: Path) -
         "CohortService HTTP/JSON API",  # the OpenAPI document
     ):
         assert expected in output, f"{expected} missing from the walkthrough's output:\n{output}"
+
+
+def test_the_python_client_example_works_verbatim(server: ServerThread, tmp_path: Path) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    examples = [block for block in blocks if "from cohorts.client import" in block]
+    assert len(examples) == 1, "README must have exactly one Python client example"
+    tenant = f"tenant-readme-{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "COHORTS_ADDR": f"127.0.0.1:{server.port}",
+        "TOKEN": mint_token(tenant=tenant, sub="alice"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", examples[0]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    for expected in (
+        "version 1",
+        "stale update; the stored version is 2",
+        "invalid: ['cohort.name']",
+        "Spring 2027 (B)",
+        "deleted: True",
+        "no such cohort",
+    ):
+        assert expected in output, f"{expected} missing from the example's output:\n{output}"

@@ -7,6 +7,7 @@ Without Node.js >= 20 the test is skipped locally, but fails when CI is set: CI 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -144,3 +145,62 @@ def test_typescript_generated_code_is_up_to_date() -> None:
     _, npm = _node_and_npm()
     _install_dependencies(npm)
     _run(["bash", "generate.sh", "--check"], timeout=60)
+
+
+SCRATCH_PROGRAM = """
+import { createCohortsClient, errorInfo } from "@learning/cohorts-client";
+
+const { client, close } = createCohortsClient({
+  baseUrl: process.env.COHORTS_TARGET,
+  token: process.env.COHORTS_TOKEN,
+});
+const created = await client.createCohort({ cohort: { name: "From a scratch project" } });
+const fetched = await client.getCohort({ id: created.id });
+let reason;
+try {
+  await client.getCohort({ id: "coh_01JD8X3G7Q9Z3M2V4C6B8N0P1R" });
+} catch (error) {
+  reason = errorInfo(error)?.reason;
+}
+console.log(JSON.stringify({ id: fetched.id, name: fetched.name, reason }));
+close();
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2 * NPM_CI_TIMEOUT_SECONDS + NODE_TEST_TIMEOUT_SECONDS)
+def test_the_packed_client_installs_in_another_project_and_runs_on_plain_node(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    node, npm = _node_and_npm()
+    _install_dependencies(npm)
+    packed = _run(
+        [npm, "pack", "--pack-destination", str(tmp_path), "--silent"],
+        timeout=NPM_CI_TIMEOUT_SECONDS,
+    )
+    (tarball,) = tmp_path.glob("*.tgz")
+    assert tarball.name in packed, packed
+    project = tmp_path / "scratch"
+    project.mkdir()
+    (project / "package.json").write_text('{"name": "scratch", "private": true, "type": "module"}')
+    (project / "main.js").write_text(SCRATCH_PROGRAM)
+    installed = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", str(tarball)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=NPM_CI_TIMEOUT_SECONDS,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    env = {
+        **os.environ,
+        "COHORTS_TARGET": f"http://127.0.0.1:{server.port}",
+        "COHORTS_TOKEN": mint_token(tenant=f"tenant-pack-{uuid.uuid4().hex[:12]}"),
+    }
+    ran = subprocess.run(
+        [node, "main.js"], cwd=project, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["name"] == "From a scratch project" and result["id"].startswith("coh_")
+    assert result["reason"] == "COHORT_NOT_FOUND"
