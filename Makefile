@@ -21,7 +21,7 @@ endef
 # The contract as last released: `buf breaking` compares protos/ with it.
 BASELINE := protos/baseline/learning_v1.binpb
 
-.PHONY: help install run test lint format generate check-generated breaking baseline bench bench-quick clean
+.PHONY: help install lock run test lint format generate check-generated breaking baseline bench bench-quick clean
 
 help:
 	@echo "make run       serve gRPC on $${COHORTS_LISTEN:-127.0.0.1:50051} and HTTP/JSON on $${COHORTS_HTTP_LISTEN-127.0.0.1:8080} (embedded PostgreSQL unless COHORTS_DATABASE_URL is set)"
@@ -30,11 +30,20 @@ help:
 	@echo "make generate  regenerate generated/ from protos/"
 	@echo "make bench     throughput vs ceilings and deep-page latency (docs/performance.md)"
 
-$(STAMP): pyproject.toml
+# Installs exactly the versions uv.lock holds (hashes checked), the project editable.
+# uv itself comes from PyPI at a pinned version; --inexact keeps it (and pip) in the venv.
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+$(STAMP): pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) sync --quiet --frozen --inexact --extra dev --python $(BIN)/python
 	touch $@
+
+# After changing dependencies in pyproject.toml (or to take newer releases: make lock
+# LOCK_ARGS=--upgrade), then commit uv.lock.
+lock: $(STAMP)
+	$(UV) lock $(LOCK_ARGS)
 
 install: $(STAMP)
 
@@ -53,6 +62,7 @@ test: $(STAMP)
 	exit $$rc
 
 lint: $(STAMP) check-generated breaking
+	$(UV) lock --check --quiet || (echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 1)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
