@@ -116,8 +116,18 @@ def _run_worker(
 
 
 def _migrate(settings: Settings) -> int:
+    from cohorts.preflight import database_problem
     from cohorts.storage.database import migrate
 
+    owner = settings.migrations_database_url or settings.database_url
+    variable = (
+        "COHORTS_MIGRATIONS_DATABASE_URL"
+        if settings.migrations_database_url
+        else "COHORTS_DATABASE_URL"
+    )
+    problem = database_problem(variable, owner) if owner else None
+    if problem:
+        return _refuse([problem])
     migrate(_database_urls(settings)[0])
     _log.info("database schema is up to date")
     return 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
+import socket
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -143,19 +143,23 @@ def test_no_upstream_is_a_json_503_and_no_cors_origin_is_allowed_by_default(
 
 
 @pytest.fixture
-def impatient_gateway(server: Any, tmp_path: Path) -> Iterator[Gateway]:
-    """A gateway that waits no time at all for the workers' answers."""
-    settings = gateway_settings(server.port, tmp_path, http_request_timeout_seconds=0.001)
-    running = start_gateway(settings, tmp_path)
-    yield running
-    running.stop()
+def gateway_to_a_silent_upstream(tmp_path: Path) -> Iterator[Gateway]:
+    """A gateway whose upstream accepts connections and never answers (a hung worker)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        settings = gateway_settings(port, tmp_path, http_request_timeout_seconds=0.5)
+        running = start_gateway(settings, tmp_path)
+        yield running
+        running.stop()
 
 
 def test_an_http_call_slower_than_the_request_timeout_is_a_json_504(
-    impatient_gateway: Gateway, token: str
+    gateway_to_a_silent_upstream: Gateway, token: str
 ):
     response = requests.get(
-        f"{impatient_gateway.url}/api/v1/learning/cohorts?pageSize=1000",
+        f"{gateway_to_a_silent_upstream.url}/api/v1/learning/cohorts",
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )

@@ -120,3 +120,17 @@ def test_a_port_in_use_names_the_setting_that_wants_it(
         variable: f"127.0.0.1:{held_port}",
     }
     _one_line(serve(tmp_path, **settings), variable, f"port {held_port} is in use")
+
+
+def test_migrate_against_a_database_that_does_not_answer_is_one_line(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTS_")}
+    env["COHORTS_DATABASE_URL"] = UNREACHABLE
+    result = subprocess.run(
+        [sys.executable, "-m", "cohorts.cli", "migrate"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    _one_line(result, "COHORTS_DATABASE_URL", "cannot connect to PostgreSQL")

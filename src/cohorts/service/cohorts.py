@@ -7,7 +7,9 @@ encodes a Cohort.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,15 +38,17 @@ from cohorts.service.filter_parser import parse_filter, parse_order_by
 from cohorts.service.list_query import DEFAULT_ORDER
 from cohorts.service.page_tokens import PageTokenCodec, query_fingerprint
 from cohorts.service.ports import CohortRepository, ListQuery, UnitOfWorkFactory, WireEncoding
+from cohorts.service.row_turns import RowTurns
 
 Clock = Callable[[], datetime]
 
 _REQUEST_ID_REUSED = "request_id was already used for another cohort; use a new one"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-# Writes without an expected version retry a lost compare-and-set this often
-# before giving up; each retry re-reads, so only sustained contention fails.
-_MAX_WRITE_ATTEMPTS = 5
+# A write retries a compare-and-set lost to another process this often, after a short
+# random pause, before giving up; within a process writers of a row take turns.
+_MAX_WRITE_ATTEMPTS = 8
+_RETRY_PAUSE_SECONDS = 0.002
 
 
 def utc_now() -> datetime:
@@ -95,6 +99,7 @@ class CohortUseCases:
         self._page_tokens = page_tokens
         self._wire = wire
         self._clock = clock
+        self._row_turns = RowTurns()
 
     async def get(self, caller: Caller, cohort_id: str) -> bytes:
         """The cohort, soft-deleted or not."""
@@ -268,8 +273,13 @@ class CohortUseCases:
         spans the read: a concurrent change makes it match nothing, and the
         loop reads again.
         """
-        async with self._uow_factory(caller, autocommit=True) as uow:
-            for _ in range(_MAX_WRITE_ATTEMPTS):
+        async with (
+            self._row_turns.turn((caller.tenant_id, cohort_id)),
+            self._uow_factory(caller, autocommit=True) as uow,
+        ):
+            for attempt in range(_MAX_WRITE_ATTEMPTS):
+                if attempt:
+                    await asyncio.sleep(random.uniform(0, _RETRY_PAUSE_SECONDS * attempt))
                 current = await _get_in_scope(uow.cohorts, caller, cohort_id)
                 if expected_version is not None and current.version != expected_version:
                     raise VersionMismatch(expected=expected_version, current=current.version)
