@@ -383,6 +383,9 @@ def render(options: GatewayOptions) -> dict[str, Any]:
                     "address": _socket_address(options.listen),
                     # One gateway per address: a second one must fail, not share it.
                     "enable_reuse_port": False,
+                    # With one accept socket, the kernel would hand most connections to
+                    # one Envoy thread; each thread takes its share instead.
+                    "connection_balance_config": {"exact_balance": {}},
                     "filter_chains": [
                         {
                             "filters": [
