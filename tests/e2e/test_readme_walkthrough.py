@@ -31,14 +31,12 @@ def _run(block: str, tmp_path: Path, **addresses: str) -> str:
         "COHORTS_DATA_DIR": str(tmp_path),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", block],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return _output(["bash", "-euo", "pipefail", "-c", block], cwd=ROOT, env=env)
+
+
+def _output(command: list[str], *, cwd: Path, env: dict[str, str]) -> str:
+    """What command printed; the test fails unless it exits 0."""
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     return output
@@ -84,16 +82,7 @@ def test_the_python_client_example_works_verbatim(server: ServerThread, tmp_path
         "COHORTS_ADDR": f"127.0.0.1:{server.port}",
         "TOKEN": mint_token(tenant=tenant, sub="alice"),
     }
-    result = subprocess.run(
-        [sys.executable, "-c", examples[0]],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    output = _output([sys.executable, "-c", examples[0]], cwd=tmp_path, env=env)
     for expected in (
         "version 1",
         "stale update; the stored version is 2",

@@ -60,6 +60,13 @@ BAD_BODIES: list[tuple[str, str, int, str]] = [
 ]
 
 
+BAD_BODY_CASES = pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [case[1:] for case in BAD_BODIES],
+    ids=[case[0] for case in BAD_BODIES],
+)
+
+
 def _rows(db: Any, tenant: str) -> int:
     row = db.execute("SELECT count(*) FROM cohorts WHERE tenant_id = %s", (tenant,)).fetchone()
     return int(row[0])
@@ -73,11 +80,7 @@ def created(http: HttpApi, token: str) -> Iterator[dict[str, Any]]:
     assert assert_json_success(http.get(token, cohort["id"])) == cohort
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "reason"),
-    [case[1:] for case in BAD_BODIES],
-    ids=[case[0] for case in BAD_BODIES],
-)
+@BAD_BODY_CASES
 def test_a_bad_create_body_is_a_json_4xx_and_writes_nothing(
     http: HttpApi, token: str, tenant: str, db: Any, body: str, status: int, reason: str
 ):
@@ -88,11 +91,7 @@ def test_a_bad_create_body_is_a_json_4xx_and_writes_nothing(
     assert _rows(db, tenant) == 0
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "reason"),
-    [case[1:] for case in BAD_BODIES],
-    ids=[case[0] for case in BAD_BODIES],
-)
+@BAD_BODY_CASES
 def test_a_bad_update_body_is_a_json_4xx_and_changes_nothing(
     http: HttpApi, token: str, created: dict[str, Any], body: str, status: int, reason: str
 ):

@@ -27,14 +27,16 @@ def held_port() -> Iterator[int]:
         yield int(holder.getsockname()[1])
 
 
-def serve(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
-    """`cohorts serve` with only these COHORTS_* settings; fails the test if it hangs."""
+def serve(
+    tmp_path: Path, command: str = "serve", **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """`cohorts <command>` with only these COHORTS_* settings; fails the test if it hangs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTS_")}
     env |= {"COHORTS_DATA_DIR": str(tmp_path / "data"), "COHORTS_LOG_FORMAT": "text"}
     env |= settings
     before = {child.pid for child in psutil.Process().children(recursive=True)}
     result = subprocess.run(
-        [sys.executable, "-m", "cohorts.cli", "serve"],
+        [sys.executable, "-m", "cohorts.cli", command],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -123,14 +125,5 @@ def test_a_port_in_use_names_the_setting_that_wants_it(
 
 
 def test_migrate_against_a_database_that_does_not_answer_is_one_line(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORTS_")}
-    env["COHORTS_DATABASE_URL"] = UNREACHABLE
-    result = subprocess.run(
-        [sys.executable, "-m", "cohorts.cli", "migrate"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = serve(tmp_path, "migrate", COHORTS_DATABASE_URL=UNREACHABLE)
     _one_line(result, "COHORTS_DATABASE_URL", "cannot connect to PostgreSQL")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -98,24 +97,6 @@ def test_a_supervisor_killed_outright_takes_its_workers_and_gateway_with_it(
     for child in children:
         assert child is not None
         wait_for(f"{child.name()} {child.pid} to end", lambda c=child: not alive(c), 15)
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    """A port a plain socket holds, so the gateway cannot bind it."""
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield int(holder.getsockname()[1])
-
-
-def test_a_gateway_port_in_use_is_refused_before_anything_starts(
-    supervise: Callable[..., Supervised], taken_port: int
-):
-    service = supervise(COHORTS_HTTP_LISTEN=f"127.0.0.1:{taken_port}")
-    assert service.process.wait(timeout=30) == 2
-    assert f"COHORTS_HTTP_LISTEN='127.0.0.1:{taken_port}': port" in service.log()
-    assert not any(e.get("message", "").startswith("supervising") for e in service.log_entries())
 
 
 def test_gateway_config_prints_a_config_envoy_accepts(tmp_path: Any):
