@@ -97,8 +97,9 @@ check-generated: $(STAMP)
 	  echo "generated/ is stale: run 'make generate' and commit the result" >&2; exit 1; \
 	fi
 
-# Every RPC against the echo and database ceilings (h2load; installs nghttp2-client
-# if missing), then ListCohorts page 1 vs page 200 at 1,000,000 rows. Both rewrite
+# Every RPC against the echo and database ceilings (h2load from Debian's nghttp2-client,
+# and gcc for its shim: it says how to install them if missing), then ListCohorts page 1
+# vs page 200 at 1,000,000 rows. Both rewrite
 # their sections of docs/performance.md. BENCH_ARGS are passed to bench.run.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --growth $(BENCH_ARGS)

@@ -46,25 +46,18 @@ def grpc_frame(message: bytes) -> bytes:
     return b"\x00" + len(message).to_bytes(4, "big") + message
 
 
-def _apt_install(package: str) -> None:
-    if os.geteuid() != 0:
-        raise RuntimeError(f"{package} is missing; run `apt-get install -y {package}` as root")
-    print(f"bench: installing {package} with apt-get", flush=True)
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "--no-install-recommends", package]
-    if subprocess.run(command, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=True)
-        subprocess.run(command, env=env, capture_output=True, check=True)
+INSTALL_HINT = "install it with `apt-get install nghttp2-client` (Debian, Ubuntu)"
+
+
+class ToolMissing(RuntimeError):
+    """A program the benchmark drives is not installed; the message says how to get it."""
 
 
 def ensure_h2load() -> str:
-    """The h2load executable, installed from Debian's nghttp2-client when missing."""
+    """The h2load executable (Debian's nghttp2-client); ToolMissing says how to install it."""
     found = shutil.which("h2load")
     if found is None:
-        _apt_install("nghttp2-client")
-        found = shutil.which("h2load")
-    if found is None:
-        raise RuntimeError("h2load is still missing after installing nghttp2-client")
+        raise ToolMissing(f"the benchmark needs h2load: {INSTALL_HINT}")
     return found
 
 
@@ -76,10 +69,7 @@ def ensure_shim(build_dir: Path) -> Path:
         return target
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
-        _apt_install("gcc")
-        compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        raise RuntimeError("no C compiler to build the h2load shim")
+        raise ToolMissing("the benchmark builds a C shim for h2load: `apt-get install gcc`")
     build_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".tmp")
     subprocess.run(

@@ -58,7 +58,15 @@ from sqlalchemy.engine import make_url
 
 from bench import pgbench as pgb
 from bench.doc import DOC, write_section
-from bench.h2load import H2Load, H2Result, ensure_h2load, ensure_shim, grpc_frame, percentile
+from bench.h2load import (
+    H2Load,
+    H2Result,
+    ToolMissing,
+    ensure_h2load,
+    ensure_shim,
+    grpc_frame,
+    percentile,
+)
 from bench.http_face import (
     API,
     ECHO_ROUTE,
@@ -1763,6 +1771,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        ensure_h2load()
+    except ToolMissing as missing:
+        print(f"bench: {missing}", file=sys.stderr)
+        return 2
     args = parse_args(argv)
     profile = QUICK if args.quick else FULL
     args.duration = args.duration or profile.duration
