@@ -269,11 +269,15 @@ def on_use_cases(
     work: Callable[[SqlUnitOfWorkFactory, CohortUseCases], Awaitable[T]],
     *,
     pool_size: int = 4,
+    **factory_options: Any,
 ) -> T:
-    """work(factory, use cases) on a fresh app-role pool, without gRPC in between."""
+    """work(factory, use cases) on a fresh app-role pool, without gRPC in between.
+
+    factory_options go to SqlUnitOfWorkFactory (read_pacing=, write_pacing=).
+    """
 
     async def on_pool(pool: Any) -> T:
-        factory = SqlUnitOfWorkFactory(pool)
+        factory = SqlUnitOfWorkFactory(pool, **factory_options)
         return await work(factory, CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE))
 
     return on_app_pool(database_url, on_pool, pool_size=pool_size)

@@ -11,14 +11,13 @@ from dataclasses import replace
 from typing import Any
 
 import psycopg
-import pytest
 from learning.v1 import cohort_pb2
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import NotFound, StorageUnavailable
 from cohorts.service.cohorts import CohortUseCases
-from cohorts.storage.coalescing import READ_PACING, KeyedReads
+from cohorts.storage.coalescing import READ_PACING, Pacing
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import LONG_WINDOW, StatementCounter, on_use_cases
 
@@ -36,13 +35,14 @@ def _run(
     work: Callable[[CohortUseCases, StatementCounter, SqlUnitOfWorkFactory], Awaitable[Any]],
     *,
     pool_size: int = 4,
+    read_pacing: Pacing = READ_PACING,
 ) -> Any:
     async def counted(factory: SqlUnitOfWorkFactory, cases: CohortUseCases) -> Any:
         keyed_reads = StatementCounter(_reads_by_id_list)
         factory.statement_hooks.append(keyed_reads.hook)
         return await work(cases, keyed_reads, factory)
 
-    return on_use_cases(database_url, counted, pool_size=pool_size)
+    return on_use_cases(database_url, counted, pool_size=pool_size, read_pacing=read_pacing)
 
 
 _decode = cohort_pb2.Cohort.FromString
@@ -203,12 +203,10 @@ async def _seeded_and_settled(
     return ids
 
 
-@pytest.fixture
-def long_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(KeyedReads, "pacing", replace(READ_PACING, window_seconds=LONG_WINDOW))
+# A window long enough that no timing on a busy machine reaches it by accident.
+LONG_READ_WINDOW = replace(READ_PACING, window_seconds=LONG_WINDOW)
 
 
-@pytest.mark.usefixtures("long_window")
 def test_calls_that_keep_coming_gather_into_one_batch_with_nothing_on_the_wire(database_url: str):
     # One Get a turn of the event loop, as grpc.aio starts calls under load:
     # a batch that left as soon as nothing was on the wire would hold one.
@@ -224,10 +222,9 @@ def test_calls_that_keep_coming_gather_into_one_batch_with_nothing_on_the_wire(d
         assert [_decode(cohort).id for cohort in got] == ids
         assert keyed_reads.sent == 1
 
-    _run(database_url, work)
+    _run(database_url, work, read_pacing=LONG_READ_WINDOW)
 
 
-@pytest.mark.usefixtures("long_window")
 def test_a_lone_call_leaves_without_waiting_for_the_window(database_url: str):
     caller = Caller(_tenant(), "alice")
 
@@ -241,10 +238,9 @@ def test_a_lone_call_leaves_without_waiting_for_the_window(database_url: str):
         # A batch that waited for its window would take all of it.
         assert max(took) < LONG_WINDOW * 0.8, took
 
-    _run(database_url, work)
+    _run(database_url, work, read_pacing=LONG_READ_WINDOW)
 
 
-@pytest.mark.usefixtures("long_window")
 def test_a_batch_leaves_once_calls_stop_joining_without_waiting_for_one_on_the_wire(
     database_url: str,
 ):
@@ -265,14 +261,13 @@ def test_a_batch_leaves_once_calls_stop_joining_without_waiting_for_one_on_the_w
         assert [_decode(cohort).id for cohort in got] == ids
         assert keyed_reads.sent == 2
 
-    _run(database_url, work)
+    _run(database_url, work, read_pacing=LONG_READ_WINDOW)
 
 
 def test_calls_that_never_stop_coming_still_leave_within_the_window(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str,
 ):
     window = 0.02
-    monkeypatch.setattr(KeyedReads, "pacing", replace(READ_PACING, window_seconds=window))
     caller = Caller(_tenant(), "alice")
 
     async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
@@ -286,4 +281,4 @@ def test_calls_that_never_stop_coming_still_leave_within_the_window(
         # Without the window one batch would gather for as long as calls came.
         assert keyed_reads.sent >= 3, keyed_reads.sent
 
-    _run(database_url, work)
+    _run(database_url, work, read_pacing=replace(READ_PACING, window_seconds=window))

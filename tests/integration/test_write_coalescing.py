@@ -18,7 +18,7 @@ from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import DeadlineExceeded, VersionMismatch
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.deadlines import request_deadline
-from cohorts.storage.coalescing import READ_PACING, WRITE_PACING, RowWrites
+from cohorts.storage.coalescing import READ_PACING, WRITE_PACING, Pacing
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import LONG_WINDOW, StatementCounter, on_use_cases
 
@@ -36,13 +36,15 @@ def _is_write(sql: str) -> bool:
 def _run(
     database_url: str,
     work: Callable[[CohortUseCases, StatementCounter], Awaitable[Any]],
+    *,
+    write_pacing: Pacing = WRITE_PACING,
 ) -> Any:
     async def counted(factory: SqlUnitOfWorkFactory, cases: CohortUseCases) -> Any:
         writes = StatementCounter(_is_write)
         factory.statement_hooks.append(writes.hook)
         return await work(cases, writes)
 
-    return on_use_cases(database_url, counted)
+    return on_use_cases(database_url, counted, write_pacing=write_pacing)
 
 
 def _stored(database_url: str, ids: list[str]) -> dict[str, tuple[str, str | None, str]]:
@@ -241,10 +243,9 @@ def test_a_lone_create_is_one_statement(database_url: str):
 _SPACING = (WRITE_PACING.quiet_turns + WRITE_PACING.shared_quiet_turns) // 2
 
 
-@pytest.fixture
-def long_write_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert WRITE_PACING.quiet_turns < _SPACING < WRITE_PACING.shared_quiet_turns
-    monkeypatch.setattr(RowWrites, "pacing", replace(WRITE_PACING, window_seconds=LONG_WINDOW))
+# A window long enough that no timing on a busy machine reaches it by accident.
+LONG_WRITE_WINDOW = replace(WRITE_PACING, window_seconds=LONG_WINDOW)
+assert WRITE_PACING.quiet_turns < _SPACING < WRITE_PACING.shared_quiet_turns
 
 
 async def _create_spaced(
@@ -261,7 +262,6 @@ async def _create_spaced(
     return list(await asyncio.gather(*creates))
 
 
-@pytest.mark.usefixtures("long_write_window")
 def test_once_writes_are_coming_a_batch_waits_through_longer_quiet_spells_than_reads(
     database_url: str,
 ):
@@ -279,12 +279,11 @@ def test_once_writes_are_coming_a_batch_waits_through_longer_quiet_spells_than_r
         assert writes.sent == 1, writes.sent
         return [_decode(cohort).id for cohort in created]
 
-    ids = _run(database_url, work)
+    ids = _run(database_url, work, write_pacing=LONG_WRITE_WINDOW)
     stored = _stored(database_url, ids)
     assert [stored[i] for i in ids] == [(caller.tenant_id, None, f"c{n}") for n in range(5)]
 
 
-@pytest.mark.usefixtures("long_write_window")
 def test_a_lone_write_leaves_after_a_reads_quiet_spell(database_url: str):
     # Writes scattered among reads would each wait the longer spell for
     # nothing: a write that no other has joined leaves as a read would.
@@ -296,7 +295,7 @@ def test_a_lone_write_leaves_after_a_reads_quiet_spell(database_url: str):
         await _create_spaced(cases, caller, [["alone"], ["later"]])
         assert writes.sent == 2, writes.sent
 
-    _run(database_url, work)
+    _run(database_url, work, write_pacing=LONG_WRITE_WINDOW)
 
 
 def test_concurrent_writes_of_other_tenants_and_apps_never_share_a_pipeline(

@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import StorageUnavailable
@@ -131,9 +131,8 @@ B = TypeVar("B", bound=_Batch)
 class _Coalescer(Generic[B]):
     """When batches of one statement and scope leave (see the module docstring)."""
 
-    pacing: ClassVar[Pacing] = READ_PACING
-
-    def __init__(self) -> None:
+    def __init__(self, pacing: Pacing) -> None:
+        self.pacing = pacing
         self._forming: dict[Hashable, B] = {}
         self._queued: dict[Hashable, deque[B]] = {}
         self._in_flight: dict[Hashable, int] = {}
@@ -305,8 +304,8 @@ def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
 class KeyedReads(_Coalescer[_ReadBatch]):
     """Coalesces concurrent `WHERE key = ANY(keys)` reads of the same statement and scope."""
 
-    def __init__(self, run: RunStatement) -> None:
-        super().__init__()
+    def __init__(self, run: RunStatement, *, pacing: Pacing = READ_PACING) -> None:
+        super().__init__(pacing)
         self._run = run
 
     async def read(
@@ -407,8 +406,8 @@ class _SharedPipelines(_Coalescer[_StatementBatch]):
 
     max_batch_size: int
 
-    def __init__(self, run: RunStatements) -> None:
-        super().__init__()
+    def __init__(self, run: RunStatements, *, pacing: Pacing) -> None:
+        super().__init__(pacing)
         self._run = run
 
     async def _rows(
@@ -507,7 +506,6 @@ class RowWrites(_SharedPipelines):
     The writes of a batch commit together, with one commit.
     """
 
-    pacing = WRITE_PACING
     max_batch_size = MAX_BATCH_WRITES
 
     async def write(

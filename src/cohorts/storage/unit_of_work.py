@@ -27,7 +27,17 @@ from cohorts.domain.caller import Caller
 from cohorts.domain.errors import DeadlineExceeded, DomainError, StorageUnavailable
 from cohorts.service.deadlines import seconds_remaining
 from cohorts.storage import pipeline
-from cohorts.storage.coalescing import KeyedReads, Row, RowWrite, RowWrites, SharedReads, Statement
+from cohorts.storage.coalescing import (
+    READ_PACING,
+    WRITE_PACING,
+    KeyedReads,
+    Pacing,
+    Row,
+    RowWrite,
+    RowWrites,
+    SharedReads,
+    Statement,
+)
 from cohorts.storage.database import PooledConnection
 from cohorts.storage.repository import SqlCohortRepository
 
@@ -404,6 +414,8 @@ class SqlUnitOfWorkFactory:
         max_statement_seconds: float = 30.0,
         observer: StorageObserver | None = None,
         status: DatabaseStatus | None = None,
+        read_pacing: Pacing = READ_PACING,
+        write_pacing: Pacing = WRITE_PACING,
     ) -> None:
         self.pool = pool
         self.pool_timeout_seconds = pool_timeout_seconds
@@ -412,9 +424,9 @@ class SqlUnitOfWorkFactory:
         self.status = status or DatabaseStatus()
         # Called around every statement (tracing spans, statement capture in tests).
         self.statement_hooks: list[StatementHook] = []
-        self.keyed_reads = KeyedReads(self._read_alone)
-        self.shared_reads = SharedReads(self._read_each)
-        self.row_writes = RowWrites(self._write_each)
+        self.keyed_reads = KeyedReads(self._read_alone, pacing=read_pacing)
+        self.shared_reads = SharedReads(self._read_each, pacing=read_pacing)
+        self.row_writes = RowWrites(self._write_each, pacing=write_pacing)
 
     async def _read_alone(
         self, caller: Caller, sql: str, params: dict[str, Any], binary: bool
