@@ -26,7 +26,7 @@ BASELINE := protos/baseline/learning_v1.binpb
 help:
 	@echo "make run       serve gRPC on $${COHORTS_LISTEN:-127.0.0.1:50051} and HTTP/JSON on $${COHORTS_HTTP_LISTEN-127.0.0.1:8080} (embedded PostgreSQL unless COHORTS_DATABASE_URL is set)"
 	@echo "make test      run the test suite against a PostgreSQL the session starts itself"
-	@echo "make lint      ruff, mypy --strict, buf lint, generated-code freshness"
+	@echo "make lint      ruff and mypy --strict (src, tests, bench), buf lint, generated-code and lock freshness"
 	@echo "make generate  regenerate generated/ from protos/"
 	@echo "make bench     throughput vs ceilings and deep-page latency (docs/performance.md)"
 
@@ -63,14 +63,14 @@ test: $(STAMP)
 
 lint: $(STAMP) check-generated breaking
 	$(UV) lock --check --quiet || (echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 1)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BUF) lint
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
 
 generate: $(STAMP)
 	rm -rf generated/learning

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from google.api import annotations_pb2
+from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2, json_format
 from learning.v1 import cohort_pb2, cohort_service_pb2
 
@@ -53,7 +53,9 @@ def echo_file() -> descriptor_pb2.FileDescriptorProto:
     method = file.service.add(name="Echo").method.add(
         name="Echo", input_type=".learning.v1.GetCohortRequest", output_type=".learning.v1.Cohort"
     )
-    method.options.Extensions[annotations_pb2.http].get = ECHO_ROUTE  # type: ignore[index]
+    # googleapis-common-protos' stubs type its extensions loosely.
+    rule: http_pb2.HttpRule = method.options.Extensions[annotations_pb2.http]  # type: ignore[index]
+    rule.get = ECHO_ROUTE
     return file
 
 

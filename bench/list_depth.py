@@ -159,7 +159,7 @@ class SqlRecorder:
             return await fetch(unit, sql_text, params, binary=binary)
 
         # Every statement of a unit of work goes through fetch with its values.
-        SqlUnitOfWork.fetch = recording_fetch  # type: ignore[method-assign]
+        SqlUnitOfWork.fetch = recording_fetch  # type: ignore[method-assign,assignment]
 
         @contextmanager
         def hook(statement: str) -> Iterator[None]:

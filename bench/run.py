@@ -548,7 +548,7 @@ class Server:
     def _wait_ready(self, log_path: Path, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
+            stub = health_pb2_grpc.HealthStub(channel)  # type: ignore[no-untyped-call]
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"cohorts serve exited; see {log_path}")
@@ -615,7 +615,7 @@ class Server:
         With weights (client port to a connection's weight, 1 for any other),
         each process's connections are summed by weight instead.
         """
-        counts = []
+        counts: list[int] = []
         try:
             root = psutil.Process(self.process.pid)
             processes = [root, *root.children(recursive=True)]
@@ -654,14 +654,17 @@ def sanity_check(target: str, bearer: str, calls: dict[str, Call], samples: int)
     metadata = (("authorization", f"Bearer {bearer}"),)
     with grpc.insecure_channel(target) as channel:
         for call in calls.values():
-            invoke = channel.unary_unary(call.path)  # raw bytes in and out
+            # Raw bytes in and out.
+            invoke = channel.unary_unary(
+                call.path, request_serializer=None, response_deserializer=None
+            )
             step = max(1, len(call.messages) // samples)
             for message in call.messages[::step][:samples]:
                 try:
                     invoke(message, metadata=metadata, timeout=30)
                 except grpc.RpcError as error:
                     raise RuntimeError(
-                        f"{call.name}: {error.code().name}: {error.details()}"  # type: ignore[attr-defined]
+                        f"{call.name}: {error.code().name}: {error.details()}"
                     ) from None
 
 
@@ -841,9 +844,7 @@ class Bench:
                 started_at = time.monotonic()
                 spread = self.server.connections_per_process()
                 while (
-                    not target
-                    and sum(spread) < connections
-                    and time.monotonic() - started_at < 2.0
+                    not target and sum(spread) < connections and time.monotonic() - started_at < 2.0
                 ):
                     time.sleep(0.05)
                     spread = self.server.connections_per_process()
@@ -1010,7 +1011,10 @@ def capture_sql(
             for name in SQL_KINDS:
                 call = calls[name]
                 offset = log_file.stat().st_size
-                channel.unary_unary(call.path)(call.messages[0], metadata=metadata, timeout=30)
+                raw = channel.unary_unary(
+                    call.path, request_serializer=None, response_deserializer=None
+                )
+                raw(call.messages[0], metadata=metadata, timeout=30)
                 time.sleep(0.1)  # the backend has written its lines; let them land
                 with open(log_file, "rb") as f:
                     f.seek(offset)
@@ -1144,9 +1148,7 @@ def measure_all(bench: Bench, dataset: Dataset, bearer: str, workers: int | None
     measurements: dict[str, Measurement] = {}
 
     def run(name: str, parts: list[Part], target: str | None = None) -> Measurement:
-        writes = any(
-            part.call.name.removeprefix("http_") in ("create", "update") for part in parts
-        )
+        writes = any(part.call.name.removeprefix("http_") in ("create", "update") for part in parts)
         before = [bench.settled_facts(dataset) if writes else (0, 0, 0)]
 
         def resnapshot() -> None:
@@ -1269,7 +1271,7 @@ def default_workers() -> int:
 
 
 def face(name: str) -> str:
-    """"http_" for a scenario of the HTTP/JSON face, "" for a gRPC one."""
+    """ "http_" for a scenario of the HTTP/JSON face, "" for a gRPC one."""
     return "http_" if name.startswith("http_") else ""
 
 
