@@ -15,31 +15,36 @@ import pytest
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import StorageUnavailable
 from cohorts.storage import pipeline
-from cohorts.storage.database import PooledConnection
+from cohorts.storage.database import unit_state
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import on_app_pool, on_use_cases
 
 Statements = Sequence[tuple[str, dict[str, Any]]]
 
 
-def _on_connection(database_url: str, work: Callable[[PooledConnection], Awaitable[None]]) -> None:
+def _on_connection(
+    database_url: str, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]
+) -> None:
     async def on_pool(pool: Any) -> None:
         async with pool.connection() as connection:
-            assert isinstance(connection, PooledConnection)
             await work(connection)
 
     on_app_pool(database_url, on_pool, pool_size=1)
 
 
 async def _run(
-    connection: PooledConnection, statements: Statements, *, binary: bool = False
+    connection: psycopg.AsyncConnection[Any], statements: Statements, *, binary: bool = False
 ) -> list[list[tuple[Any, ...]]]:
     return await pipeline.run_pipelined(
-        connection, connection.transformer, connection.prepared, statements, binary=binary
+        connection,
+        unit_state(connection).transformer,
+        unit_state(connection).prepared,
+        statements,
+        binary=binary,
     )
 
 
-async def _prepared_here(connection: PooledConnection) -> list[str]:
+async def _prepared_here(connection: psycopg.AsyncConnection[Any]) -> list[str]:
     cursor = await connection.execute(
         "SELECT statement FROM pg_prepared_statements WHERE name LIKE '\\_cohorts\\_%'"
     )
@@ -47,7 +52,7 @@ async def _prepared_here(connection: PooledConnection) -> list[str]:
 
 
 def test_each_statement_returns_its_own_rows(database_url: str):
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         results = await _run(
             connection,
             [
@@ -62,7 +67,7 @@ def test_each_statement_returns_its_own_rows(database_url: str):
 
 
 def test_a_statement_is_prepared_once_on_its_connection(database_url: str):
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         for n in range(4):
             assert await _run(connection, [("SELECT %(n)s::int * 10", {"n": n})]) == [[(n * 10,)]]
         assert await _prepared_here(connection) == ["SELECT $1::int * 10"]
@@ -71,7 +76,7 @@ def test_a_statement_is_prepared_once_on_its_connection(database_url: str):
 
 
 def test_a_statement_run_many_times_in_one_pipeline_is_prepared_once(database_url: str):
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         runs = [("SELECT %(n)s::int + 100", {"n": n}) for n in range(5)]
         assert await _run(connection, runs) == [[(n + 100,)] for n in range(5)]
         assert await _prepared_here(connection) == ["SELECT $1::int + 100"]
@@ -93,7 +98,7 @@ _MIXED = [
 
 
 def test_self_typed_sql_is_prepared_once_whatever_types_its_values_have(database_url: str):
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         for params in _MIXED:
             rows = await _run(connection, [(pipeline.SelfTypedSql(_CASTS), params)])
             assert rows == [[(params["n"], params["at"], params["raw"], params["x"])]]
@@ -107,7 +112,7 @@ def test_self_typed_sql_is_prepared_once_whatever_types_its_values_have(database
 
 def test_plain_sql_is_prepared_again_for_each_mix_of_value_types(database_url: str):
     # Why SelfTypedSql exists: psycopg names each value's own type.
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         for params in _MIXED:
             rows = await _run(connection, [(_CASTS, params)])
             assert rows == [[(params["n"], params["at"], params["raw"], params["x"])]]
@@ -121,7 +126,7 @@ def test_a_connection_keeps_a_bounded_number_of_prepared_statements(
 ):
     monkeypatch.setattr(pipeline, "_MAX_PREPARED", 3)
 
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         for n in range(8):
             assert await _run(connection, [(f"SELECT {n} + %(n)s::int", {"n": 1})]) == [[(n + 1,)]]
         # The least recently used are closed with the next pipeline, so one
@@ -136,7 +141,7 @@ def test_a_connection_keeps_a_bounded_number_of_prepared_statements(
 def test_a_failing_statement_raises_its_error_and_nothing_of_the_pipeline_commits(
     database_url: str,
 ):
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         await connection.execute("CREATE TEMP TABLE t (id int PRIMARY KEY)")
         insert = "INSERT INTO t VALUES (%(id)s) RETURNING id"
         with pytest.raises(psycopg.errors.UniqueViolation):
@@ -154,7 +159,7 @@ def test_a_failing_statement_raises_its_error_and_nothing_of_the_pipeline_commit
 
 
 def test_a_statement_that_fails_to_prepare_is_not_taken_for_prepared(database_url: str):
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         for _ in range(2):  # the second run prepares it again rather than run a missing name
             with pytest.raises(psycopg.errors.UndefinedColumn):
                 await _run(connection, [("SELECT no_such_column", {})])
@@ -168,7 +173,7 @@ def test_a_batch_larger_than_the_sockets_buffers_goes_through(database_url: str)
     # sides' buffers fill and each waits on the other.
     payload = bytes(range(256)) * 1024
 
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         statement = "SELECT %(n)s::int, length(%(data)s::bytea), %(data)s::bytea"
         runs = [(statement, {"n": n, "data": payload}) for n in range(64)]
         async with asyncio.timeout(60):  # a deadlock fails here instead of hanging
@@ -180,7 +185,7 @@ def test_a_batch_larger_than_the_sockets_buffers_goes_through(database_url: str)
 
 
 def test_parameters_are_named_once_and_percent_signs_are_literal(database_url: str):
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         statement = "SELECT %(a)s::text || '%%' || %(b)s::text || %(a)s::text"
         assert await _run(connection, [(statement, {"a": "x", "b": "y"})]) == [[("x%yx",)]]
         assert await _prepared_here(connection) == [
@@ -192,7 +197,7 @@ def test_parameters_are_named_once_and_percent_signs_are_literal(database_url: s
 
 def test_a_pipeline_given_up_midway_closes_its_connection(database_url: str):
     # Its results may still arrive: the next unit must not read them as its own.
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.2):
                 await _run(connection, [("SELECT pg_sleep(%(s)s::float)", {"s": 5})])
@@ -204,7 +209,7 @@ def test_a_pipeline_given_up_midway_closes_its_connection(database_url: str):
 def test_statements_deallocated_behind_the_connections_back_are_prepared_again(
     database_url: str,
 ):
-    async def work(connection: PooledConnection) -> None:
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
         statement = "SELECT %(n)s::int - 1"
         assert await _run(connection, [(statement, {"n": 1})]) == [[(0,)]]
         await connection.execute("DEALLOCATE ALL")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +43,6 @@ class _OrjsonLoader(Loader):
         return orjson.loads(data)
 
 
-# orjson parses and writes the JSONB columns several times faster than json.
-set_json_dumps(orjson.dumps)
-for _type_name in ("json", "jsonb"):
-    psycopg.adapters.register_loader(_type_name, _OrjsonLoader)
 APP_ROLE = "cohorts_app"
 
 _log = logging.getLogger(__name__)
@@ -66,8 +64,9 @@ def psycopg_conninfo(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-class PooledConnection(psycopg.AsyncConnection[Any]):
-    """A pool connection keeping what every unit of work that borrows it reuses.
+@dataclass
+class UnitState:
+    """What every unit of work that borrows a pooled connection reuses on it.
 
     A cursor or an adapter context per statement costs its construction
     (adapters, transformer) on every call, about 15% of a pipelined unit's
@@ -75,28 +74,26 @@ class PooledConnection(psycopg.AsyncConnection[Any]):
     them all. The statements prepared on the connection live as long as it does.
     """
 
-    _unit_cursor: psycopg.AsyncCursor[Any] | None = None
-    _unit_transformer: AbcTransformer | None = None
-    # Not _prepared: psycopg's own prepared-statement manager has that name.
-    _unit_statements: PreparedStatements | None = None
+    cursor: psycopg.AsyncCursor[Any]
+    transformer: AbcTransformer
+    prepared: PreparedStatements
 
-    @property
-    def unit_cursor(self) -> psycopg.AsyncCursor[Any]:
-        if self._unit_cursor is None:
-            self._unit_cursor = self.cursor()
-        return self._unit_cursor
 
-    @property
-    def transformer(self) -> AbcTransformer:
-        if self._unit_transformer is None:
-            self._unit_transformer = Transformer.from_context(self)
-        return self._unit_transformer
+# Kept beside the connections, not on them: psycopg's classes stay psycopg's own.
+_UNIT_STATES: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], UnitState] = (
+    weakref.WeakKeyDictionary()
+)
 
-    @property
-    def prepared(self) -> PreparedStatements:
-        if self._unit_statements is None:
-            self._unit_statements = PreparedStatements()
-        return self._unit_statements
+
+def unit_state(connection: psycopg.AsyncConnection[Any]) -> UnitState:
+    """The reusable state of a pooled connection, made on first use."""
+    state = _UNIT_STATES.get(connection)
+    if state is None:
+        state = UnitState(
+            connection.cursor(), Transformer.from_context(connection), PreparedStatements()
+        )
+        _UNIT_STATES[connection] = state
+    return state
 
 
 async def open_pool(
@@ -113,15 +110,20 @@ async def open_pool(
         max_size=pool_size,
         timeout=pool_timeout_seconds,
         kwargs={"autocommit": True, "connect_timeout": 5, "application_name": "cohorts"},
-        connection_class=PooledConnection,
-        configure=_in_utc,
+        configure=_configure,
         open=False,
     )
     await pool.open(wait=False)
     return pool
 
 
-async def _in_utc(connection: psycopg.AsyncConnection[Any]) -> None:
+async def _configure(connection: psycopg.AsyncConnection[Any]) -> None:
+    """Make a new pooled connection what the units of work expect."""
+    # orjson parses and writes the JSONB columns several times faster than json; set on
+    # the service's connections only, not psycopg's global adapters.
+    set_json_dumps(orjson.dumps, context=connection)
+    for type_name in ("json", "jsonb"):
+        connection.adapters.register_loader(type_name, _OrjsonLoader)
     # Timestamps near the ends of their range (0001-01-01, 9999-12-31) leave it when
     # shown in a zone ahead of or behind UTC, in PostgreSQL and in psycopg's loaders,
     # whatever zone the server or the role defaults to. A session SET, not a startup

@@ -38,7 +38,7 @@ from cohorts.storage.coalescing import (
     SharedReads,
     Statement,
 )
-from cohorts.storage.database import PooledConnection
+from cohorts.storage.database import unit_state
 from cohorts.storage.repository import SqlCohortRepository
 
 # app.stores_wire: every row this service writes carries its own encoding
@@ -139,7 +139,7 @@ class SqlUnitOfWork:
         self._caller = caller
         self._read_only = read_only
         self._transactional = not (read_only or autocommit)
-        self._connection: PooledConnection | None = None
+        self._connection: psycopg.AsyncConnection[Any] | None = None
         self._in_transaction = False
         self.cohorts = SqlCohortRepository(self)
 
@@ -149,7 +149,7 @@ class SqlUnitOfWork:
         _time_left()
         return self
 
-    async def _connect(self) -> PooledConnection:
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
         """This unit's connection, taken from the pool on first use."""
         factory = self._factory
         remaining = _time_left()
@@ -166,10 +166,6 @@ class SqlUnitOfWork:
                 "no database connection became free in time (all are busy); retry shortly"
             ) from None
         factory.observer.connection_checked_out()
-        if not isinstance(connection, PooledConnection):
-            await factory.pool.putconn(connection)
-            factory.observer.connection_checked_in()
-            raise TypeError("units of work need a pool made by open_pool (PooledConnection)")
         self._connection = connection
         return connection
 
@@ -270,7 +266,7 @@ class SqlUnitOfWork:
         try:
             connection = self._connection or await self._connect()
             with self._hooked(sql):
-                cursor = connection.unit_cursor
+                cursor = unit_state(connection).cursor
                 # executemany takes no result format of its own: it uses the cursor's.
                 cursor.format = Format.BINARY if binary else Format.TEXT
                 if self._in_transaction:
@@ -300,10 +296,11 @@ class SqlUnitOfWork:
             connection = self._connection or await self._connect()
             with self._hooked(statements[0][0]):
                 scope = self._scope(generic_plan=generic_plan)
+                state = unit_state(connection)
                 results = await pipeline.run_pipelined(
                     connection,
-                    connection.transformer,
-                    connection.prepared,
+                    state.transformer,
+                    state.prepared,
                     [(_SCOPE, scope), *statements],
                     binary=binary,
                 )
