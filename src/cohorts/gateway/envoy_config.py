@@ -10,7 +10,6 @@ OpenAPI document are inline), so `cohorts gateway-config` output runs as it is.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from dataclasses import dataclass
@@ -18,9 +17,17 @@ from typing import Any
 
 from cohorts.gateway.descriptors import (
     SERVICE,
-    gateway_descriptor_set,
     http_bindings,
     template_regex,
+)
+from cohorts.gateway.http_filters import (
+    FILTERS,
+    cors_policy,
+    grpc_safe_headers,
+    request_size_limit,
+    strip_grpc_response_headers,
+    transcoder,
+    typed,
 )
 from cohorts.gateway.refusals import local_reply_config
 
@@ -28,15 +35,7 @@ API_PREFIX = "/api/v1/learning/cohorts"
 OPENAPI_PATH = "/api/v1/learning/openapi.json"
 GRPC_PREFIX = f"/{SERVICE.full_name}/"
 _CLUSTER = "cohorts_grpc"
-_FILTERS = "envoy.extensions.filters.http"
 _DISABLED = {"@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}
-# gRPC-Web clients read these response headers; browsers hide any a CORS reply does not expose.
-_GRPC_WEB_EXPOSED_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin"
-_GRPC_WEB_ALLOWED_HEADERS = (
-    "authorization,content-type,x-grpc-web,x-user-agent,grpc-timeout,x-request-id"
-)
-
-
 # A call whose connection to a worker failed (one restarting) never reached it: trying
 # another worker is safe even for a write.
 _RETRY_UNSENT = {
@@ -100,111 +99,6 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.3f}s"
 
 
-def _transcoder(options: GatewayOptions) -> dict[str, Any]:
-    return {
-        "name": f"{_FILTERS}.grpc_json_transcoder",
-        "typed_config": {
-            "@type": "type.googleapis.com/"
-            "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
-            "proto_descriptor_bin": base64.b64encode(gateway_descriptor_set()).decode(),
-            "services": [SERVICE.full_name],
-            # Google's mapping of gRPC codes to HTTP statuses, with the Status (and its
-            # ErrorInfo and BadRequest details) as the JSON body.
-            "convert_grpc_status": True,
-            # Routed as the HTTP path it arrived on (its timeout, its filters' settings),
-            # not as the gRPC path the transcoder rewrites it to.
-            "match_incoming_request_route": True,
-            # Browsers and form encoders write a space as `+` in query strings.
-            "query_param_unescape_plus": True,
-            "request_validation_options": {
-                "reject_unknown_method": True,
-                "reject_unknown_query_parameters": True,
-                # The path names the cohort; a body naming another must not win.
-                "reject_binding_body_field_collisions": True,
-            },
-            "max_request_body_size": options.max_request_bytes,
-            "max_response_body_size": options.max_request_bytes,
-            "print_options": {"always_print_primitive_fields": False},
-        },
-    }
-
-
-# gRPC metadata is stricter than HTTP: keys of [0-9a-z_.-] and values of printable ASCII
-# (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md). A header HTTP allows
-# but gRPC does not would fail the whole call as INTERNAL in the worker's HTTP/2 layer,
-# so it is dropped here, as a proxy drops what its upstream cannot take.
-_DROP_NON_GRPC_HEADERS = """
-function envoy_on_request(handle)
-  local headers = handle:headers()
-  local dropped = {}
-  for key, value in pairs(headers) do
-    if key:sub(1, 1) ~= ":" and (key:find("[^0-9a-z_.-]")
-        or (key:sub(-4) ~= "-bin" and value:find("[^\\32-\\126]"))) then
-      dropped[#dropped + 1] = key
-    end
-  end
-  for _, key in ipairs(dropped) do
-    headers:remove(key)
-  end
-end
-"""
-
-
-def _grpc_safe_headers() -> dict[str, Any]:
-    return {
-        "name": f"{_FILTERS}.lua",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
-            "default_source_code": {"inline_string": _DROP_NON_GRPC_HEADERS},
-        },
-    }
-
-
-def _request_size_limit(options: GatewayOptions) -> dict[str, Any]:
-    # The transcoder converts a body as it streams in, so its own buffer limit never
-    # sees a large one whole; without this, a body over the workers' message limit
-    # reaches them and comes back as grpc's bare RESOURCE_EXHAUSTED.
-    return {
-        "name": f"{_FILTERS}.buffer",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
-            "max_request_bytes": options.max_request_bytes,
-        },
-    }
-
-
-def _strip_grpc_response_headers() -> dict[str, Any]:
-    # Listed before the transcoder, so on the way out it sees the transcoded response:
-    # a JSON client has no use for grpc-* headers. Removing them at the route instead
-    # runs too early and breaks the transcoder's error conversion.
-    removals = [
-        {"remove": name}
-        for name in ("grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-encoding")
-    ]
-    removals.append({"remove": "grpc-accept-encoding"})
-    return {
-        "name": f"{_FILTERS}.header_mutation",
-        "typed_config": {
-            "@type": "type.googleapis.com/"
-            "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
-            "mutations": {
-                "response_mutations": [{"remove": header["remove"]} for header in removals]
-            },
-        },
-    }
-
-
-def _cors(origins: tuple[str, ...]) -> dict[str, Any]:
-    return {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
-        "allow_origin_string_match": [{"exact": origin} for origin in origins],
-        "allow_methods": "GET,POST,PATCH,DELETE,OPTIONS",
-        "allow_headers": _GRPC_WEB_ALLOWED_HEADERS,
-        "expose_headers": _GRPC_WEB_EXPOSED_HEADERS,
-        "max_age": "600",
-    }
-
-
 def _method_not_allowed_routes(skip: dict[str, Any]) -> list[dict[str, Any]]:
     """A 405 with `Allow` for a contract path asked with a method it does not have."""
     allowed: dict[str, list[str]] = {}
@@ -257,9 +151,9 @@ def _preflight_not_allowed(origins: tuple[str, ...]) -> list[dict[str, Any]]:
 
 def _routes(options: GatewayOptions) -> list[dict[str, Any]]:
     grpc_only = {
-        f"{_FILTERS}.grpc_json_transcoder": _DISABLED,
-        f"{_FILTERS}.header_mutation": _DISABLED,
-        f"{_FILTERS}.buffer": _DISABLED,  # gRPC has its own limit, and may stream
+        f"{FILTERS}.grpc_json_transcoder": _DISABLED,
+        f"{FILTERS}.header_mutation": _DISABLED,
+        f"{FILTERS}.buffer": _DISABLED,  # gRPC has its own limit, and may stream
     }
     return [
         {
@@ -317,7 +211,9 @@ def render(options: GatewayOptions) -> dict[str, Any]:
         "routes": _routes(options),
     }
     if options.cors_origins:
-        virtual_host["typed_per_filter_config"] = {f"{_FILTERS}.cors": _cors(options.cors_origins)}
+        virtual_host["typed_per_filter_config"] = {
+            f"{FILTERS}.cors": cors_policy(options.cors_origins)
+        }
     connection_manager = {
         "@type": "type.googleapis.com/"
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -337,28 +233,13 @@ def render(options: GatewayOptions) -> dict[str, Any]:
             ),
         },
         "http_filters": [
-            {
-                "name": f"{_FILTERS}.cors",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
-                },
-            },
-            {
-                "name": f"{_FILTERS}.grpc_web",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"
-                },
-            },
-            _grpc_safe_headers(),
-            _request_size_limit(options),
-            _strip_grpc_response_headers(),
-            _transcoder(options),
-            {
-                "name": f"{_FILTERS}.router",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                },
-            },
+            typed("cors", "envoy.extensions.filters.http.cors.v3.Cors"),
+            typed("grpc_web", "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"),
+            grpc_safe_headers(),
+            request_size_limit(options.max_request_bytes),
+            strip_grpc_response_headers(),
+            transcoder(options.max_request_bytes),
+            typed("router", "envoy.extensions.filters.http.router.v3.Router"),
         ],
         "local_reply_config": local_reply_config(),
     }
