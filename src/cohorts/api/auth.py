@@ -172,7 +172,10 @@ class TokenVerifier:
             return self.verify(token)
         except KeyNotLoaded:
             assert self._jwks is not None
-            await self._jwks.refresh()
+            try:
+                await self._jwks.refresh()
+            except Exception:  # the keys loaded before stay; the kid is then unknown
+                _log.exception("reading the JWKS again failed")
         try:
             return self.verify(token)
         except KeyNotLoaded as still:
