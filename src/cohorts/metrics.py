@@ -21,6 +21,8 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from cohorts.settings import split_host_port
+
 REQUESTS = Counter(
     "cohorts_grpc_requests", "Completed RPCs by method and status code", ["method", "code"]
 )
@@ -75,9 +77,9 @@ class PrometheusStorageObserver:
 
 def serve_metrics(listen: str) -> None:
     """Expose /metrics on listen (host:port), aggregating workers in multi-process mode."""
-    host, _, port = listen.rpartition(":")
+    host, port = split_host_port(listen, default_host="127.0.0.1")
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    start_http_server(port, addr=host, registry=registry)

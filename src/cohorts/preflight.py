@@ -13,18 +13,17 @@ import socket
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from cohorts.settings import Settings
+from cohorts.settings import Settings, split_host_port
 
 _DATABASE_TIMEOUT_SECONDS = 5
 
 
 def address_problem(address: str) -> str | None:
     """Why address cannot be bound exclusively right now, or None when it can."""
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
+    host, port = split_host_port(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        infos = socket.getaddrinfo(host, int(port), family, socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
     except socket.gaierror as error:
         return f"the host name {host!r} does not resolve ({error.strerror})"
     with socket.socket(family, socket.SOCK_STREAM) as probe:

@@ -212,6 +212,15 @@ class Settings(BaseSettings):
         return ("page-token:" + (self.jwt_secret or self.development_secret())).encode()
 
 
+def split_host_port(address: str, *, default_host: str = "0.0.0.0") -> tuple[str, int]:
+    """("127.0.0.1", 8080) from "127.0.0.1:8080" (an address check_address accepted).
+
+    IPv6 hosts lose their brackets; an empty host is default_host.
+    """
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or default_host, int(port)
+
+
 def check_address(value: str, *, allow_port_zero: bool) -> str:
     """value if it is host:port with a valid port (IPv6 hosts in brackets); ValueError if not."""
     host, colon, port = value.rpartition(":")

@@ -30,6 +30,7 @@ from cohorts.gateway.http_filters import (
     typed,
 )
 from cohorts.gateway.refusals import local_reply_config
+from cohorts.settings import split_host_port
 
 API_PREFIX = "/api/v1/learning/cohorts"
 OPENAPI_PATH = "/api/v1/learning/openapi.json"
@@ -66,12 +67,6 @@ class GatewayOptions:
     request_timeout_seconds: float = 60.0
     openapi_document: str = "{}"
     max_connections: int = 10_000
-
-
-def split_host_port(address: str) -> tuple[str, int]:
-    """("127.0.0.1", 8080) from "127.0.0.1:8080"; IPv6 hosts may be bracketed."""
-    host, _, port = address.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 def upstream_address(grpc_listen: str) -> str:
