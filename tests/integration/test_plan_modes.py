@@ -12,8 +12,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from learning.v1 import cohort_pb2
-
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.service.cohorts import CohortUseCases, ListRequest
@@ -46,10 +44,6 @@ def work_on_one_connection(database_url: str, work: Any) -> Plans:
     return plans
 
 
-def _id_of(encoded: bytes) -> str:
-    return cohort_pb2.Cohort.FromString(encoded).id
-
-
 def _caller() -> Caller:
     return Caller(f"plans-{uuid.uuid4().hex[:10]}", "alice")
 
@@ -59,8 +53,8 @@ def test_reads_by_id_are_never_planned_for_their_values(database_url: str):
 
     async def work(factory: SqlUnitOfWorkFactory, cases: CohortUseCases) -> Plans:
         created = [await cases.create(caller, CohortContent(name=f"c{i}")) for i in range(_RUNS)]
-        for encoded in created:
-            await cases.get(caller, _id_of(encoded))
+        for stored in created:
+            await cases.get(caller, stored.cohort.id)
         return await _plans(factory)
 
     generic, custom = _of(work_on_one_connection(database_url, work), "SELECT cohorts.id, CASE")
@@ -74,8 +68,8 @@ def test_writes_by_id_are_never_planned_for_their_values(database_url: str):
 
     async def work(factory: SqlUnitOfWorkFactory, cases: CohortUseCases) -> Plans:
         created = [await cases.create(caller, CohortContent(name=f"c{i}")) for i in range(_RUNS)]
-        for encoded in created:
-            await cases.update(caller, _id_of(encoded), {"name": "renamed"}, expected_version=None)
+        for stored in created:
+            await cases.update(caller, stored.cohort.id, {"name": "renamed"}, expected_version=None)
         return await _plans(factory)
 
     plans = work_on_one_connection(database_url, work)

@@ -11,12 +11,12 @@ from dataclasses import replace
 from typing import Any
 
 import psycopg
-from learning.v1 import cohort_pb2
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import NotFound, StorageUnavailable
 from cohorts.service.cohorts import CohortUseCases
+from cohorts.service.stored_cohort import StoredCohort
 from cohorts.storage.coalescing import READ_PACING, Pacing
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import LONG_WINDOW, StatementCounter, on_use_cases
@@ -45,12 +45,9 @@ def _run(
     return on_use_cases(database_url, counted, pool_size=pool_size, read_pacing=read_pacing)
 
 
-_decode = cohort_pb2.Cohort.FromString
-
-
 async def _seed(cases: CohortUseCases, caller: Caller, count: int) -> list[str]:
     created = [await cases.create(caller, CohortContent(name=f"c{i}")) for i in range(count)]
-    return [_decode(cohort).id for cohort in created]
+    return [c.cohort.id for c in created]
 
 
 def test_concurrent_gets_share_statements_and_each_gets_its_own_cohort(database_url: str):
@@ -59,8 +56,8 @@ def test_concurrent_gets_share_statements_and_each_gets_its_own_cohort(database_
     async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
         ids = await _seed(cases, caller, 40)
         keyed_reads.sent = 0
-        got = map(_decode, await asyncio.gather(*(cases.get(caller, i) for i in ids)))
-        assert [(cohort.id, cohort.name) for cohort in got] == [
+        got = await asyncio.gather(*(cases.get(caller, i) for i in ids))
+        assert [(c.cohort.id, c.cohort.content.name) for c in got] == [
             (cohort_id, f"c{i}") for i, cohort_id in enumerate(ids)
         ]
         assert keyed_reads.sent < len(ids) / 4, keyed_reads.sent
@@ -74,7 +71,7 @@ def test_a_lone_get_is_one_statement(database_url: str):
     async def work(cases: CohortUseCases, keyed_reads: StatementCounter, _: Any) -> None:
         (cohort_id,) = await _seed(cases, caller, 1)
         keyed_reads.sent = 0
-        assert _decode(await cases.get(caller, cohort_id)).id == cohort_id
+        assert (await cases.get(caller, cohort_id)).cohort.id == cohort_id
         assert keyed_reads.sent == 1
 
     _run(database_url, work)
@@ -122,8 +119,8 @@ def test_a_caller_that_gives_up_does_not_disturb_the_others_in_its_batch(databas
             if index in (0, 5):
                 assert isinstance(result, asyncio.CancelledError)
             else:
-                assert isinstance(result, bytes), result
-                assert _decode(result).id == ids[index]
+                assert isinstance(result, StoredCohort), result
+                assert result.cohort.id == ids[index]
 
     _run(database_url, work)
 
@@ -152,7 +149,7 @@ def test_every_caller_of_a_failed_batch_hears_of_the_failure(database_url: str):
         assert all(isinstance(result, StorageUnavailable) for result in results), results
         failing["on"] = False
         got = await asyncio.gather(*(cases.get(caller, i) for i in ids))
-        assert [_decode(cohort).id for cohort in got] == ids
+        assert [c.cohort.id for c in got] == ids
 
     _run(database_url, work)
 
@@ -165,7 +162,7 @@ def test_more_concurrent_gets_than_one_batch_holds_are_all_answered(database_url
         ids = await _seed(cases, caller, count)
         keyed_reads.sent = 0
         got = await asyncio.gather(*(cases.get(caller, cohort_id) for cohort_id in ids))
-        assert [_decode(cohort).id for cohort in got] == ids
+        assert [c.cohort.id for c in got] == ids
         assert keyed_reads.sent >= 2  # at most MAX_BATCH_KEYS keys per statement
 
     _run(database_url, work, pool_size=2)
@@ -187,7 +184,7 @@ def test_a_scope_never_has_more_than_its_cap_of_batches_on_the_wire(database_url
                 await asyncio.sleep(READ_PACING.window_seconds * 2)
             blocker.commit()
         got = await asyncio.gather(*gets)
-        assert [_decode(cohort).id for cohort in got] == ids
+        assert [c.cohort.id for c in got] == ids
         assert keyed_reads.most_on_wire == READ_PACING.max_in_flight
 
     _run(database_url, work, pool_size=READ_PACING.max_in_flight + 3)
@@ -219,7 +216,7 @@ def test_calls_that_keep_coming_gather_into_one_batch_with_nothing_on_the_wire(d
             gets.append(asyncio.ensure_future(cases.get(caller, cohort_id)))
             await asyncio.sleep(0)
         got = await asyncio.gather(*gets)
-        assert [_decode(cohort).id for cohort in got] == ids
+        assert [c.cohort.id for c in got] == ids
         assert keyed_reads.sent == 1
 
     _run(database_url, work, read_pacing=LONG_READ_WINDOW)
@@ -258,7 +255,7 @@ def test_a_batch_leaves_once_calls_stop_joining_without_waiting_for_one_on_the_w
             assert keyed_reads.on_wire == 2
             blocker.commit()
         got = [await held, *await asyncio.gather(*later)]
-        assert [_decode(cohort).id for cohort in got] == ids
+        assert [c.cohort.id for c in got] == ids
         assert keyed_reads.sent == 2
 
     _run(database_url, work, read_pacing=LONG_READ_WINDOW)

@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from learning.v1 import cohort_pb2
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
@@ -22,8 +21,6 @@ from cohorts.storage.coalescing import MAX_BATCH_READS, READ_PACING
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import StatementCounter, on_use_cases
 
-_decode = cohort_pb2.Cohort.FromString
-
 
 def _tenant() -> str:
     return f"share-{uuid.uuid4().hex[:10]}"
@@ -31,12 +28,12 @@ def _tenant() -> str:
 
 async def _seed(cases: CohortUseCases, caller: Caller, count: int) -> list[str]:
     created = [await cases.create(caller, CohortContent(name=f"c{i}")) for i in range(count)]
-    return [_decode(cohort).id for cohort in created]
+    return [c.cohort.id for c in created]
 
 
 async def _listed(cases: CohortUseCases, caller: Caller, page_size: int) -> list[str]:
     page = await cases.list(caller, ListRequest(page_size=page_size))
-    return [_decode(cohort).id for cohort in page.cohorts]
+    return [c.cohort.id for c in page.cohorts]
 
 
 def test_concurrent_lists_share_pipelines_and_each_gets_its_own_page(database_url: str):

@@ -8,7 +8,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from learning.v1 import cohort_pb2
 from psycopg.errors import InsufficientPrivilege
 
 from cohorts.api.wire import COHORT_WIRE
@@ -33,7 +32,7 @@ def _run(database_url: str, work: Callable[[Any], Awaitable[Any]], *, pool_size:
 async def _seed(pool: Any, caller: Caller, count: int) -> list[str]:
     cases = CohortUseCases(SqlUnitOfWorkFactory(pool), PageTokenCodec(b"k"), COHORT_WIRE)
     created = [await cases.create(caller, CohortContent(name=f"c{i}")) for i in range(count)]
-    return [cohort_pb2.Cohort.FromString(cohort).id for cohort in created]
+    return [c.cohort.id for c in created]
 
 
 async def _unfiltered_ids(pool: Any, caller: Caller, *, read_only: bool = False) -> set[str]:

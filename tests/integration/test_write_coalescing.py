@@ -11,18 +11,16 @@ from typing import Any
 
 import psycopg
 import pytest
-from learning.v1 import cohort_pb2
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import DeadlineExceeded, VersionMismatch
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.deadlines import request_deadline
+from cohorts.service.stored_cohort import StoredCohort
 from cohorts.storage.coalescing import READ_PACING, WRITE_PACING, Pacing
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import LONG_WINDOW, StatementCounter, on_use_cases
-
-_decode = cohort_pb2.Cohort.FromString
 
 
 def _tenant() -> str:
@@ -66,7 +64,7 @@ def test_concurrent_creates_share_pipelines_and_each_is_stored(database_url: str
         )
         assert writes.failed == 0
         assert writes.sent < count / 4, writes.sent
-        return [_decode(cohort).id for cohort in created]
+        return [c.cohort.id for c in created]
 
     ids = _run(database_url, work)
     assert len(set(ids)) == count
@@ -129,7 +127,7 @@ def test_a_batch_of_creates_and_one_of_updates_are_each_one_statement(
         created = await asyncio.gather(
             *(cases.create(caller, CohortContent(name=f"c{i}")) for i in range(count))
         )
-        ids = [_decode(cohort).id for cohort in created]
+        ids = [c.cohort.id for c in created]
         updated = await asyncio.gather(
             *(
                 cases.update(
@@ -138,7 +136,7 @@ def test_a_batch_of_creates_and_one_of_updates_are_each_one_statement(
                 for cohort_id in ids
             )
         )
-        assert [_decode(cohort).version for cohort in updated] == [2] * count
+        assert [c.cohort.version for c in updated] == [2] * count
         assert writes.failed == 0
         return ids
 
@@ -172,7 +170,7 @@ def test_rows_written_by_one_statement_store_every_value_as_given(database_url: 
     async def work(cases: CohortUseCases, writes: StatementCounter) -> list[str]:
         created = await asyncio.gather(*(cases.create(caller, content) for content in contents))
         assert writes.sent < len(contents)  # they did share batches
-        return [_decode(cohort).id for cohort in created]
+        return [c.cohort.id for c in created]
 
     ids = _run(database_url, work)
     with psycopg.connect(database_url) as connection:
@@ -206,7 +204,7 @@ def test_in_a_batch_of_updates_a_second_update_of_one_cohort_sees_the_first(data
         created = await asyncio.gather(
             *(cases.create(caller, CohortContent(name=f"c{i}")) for i in range(4))
         )
-        ids = [_decode(cohort).id for cohort in created]
+        ids = [c.cohort.id for c in created]
         calls = [(cohort_id, n) for n in range(attempts) for cohort_id in ids]
         writes.sent = 0
         results = await asyncio.gather(
@@ -219,11 +217,11 @@ def test_in_a_batch_of_updates_a_second_update_of_one_cohort_sees_the_first(data
         assert writes.sent < len(calls), writes.sent  # they did share batches
         for cohort_id in ids:
             outcomes = [r for (i, _), r in zip(calls, results, strict=True) if i == cohort_id]
-            won = [_decode(r) for r in outcomes if isinstance(r, bytes)]
+            won = [r.cohort for r in outcomes if isinstance(r, StoredCohort)]
             lost = [r for r in outcomes if isinstance(r, VersionMismatch)]
             assert len(won) == 1 and len(lost) == attempts - 1, outcomes
-            stored = _decode(await cases.get(caller, cohort_id))
-            assert (stored.name, stored.version) == (won[0].name, 2)
+            stored = (await cases.get(caller, cohort_id)).cohort
+            assert (stored.content.name, stored.version) == (won[0].content.name, 2)
 
     _run(database_url, work)
 
@@ -250,7 +248,7 @@ assert WRITE_PACING.quiet_turns < _SPACING < WRITE_PACING.shared_quiet_turns
 
 async def _create_spaced(
     cases: CohortUseCases, caller: Caller, names: list[list[str]]
-) -> list[bytes]:
+) -> list[StoredCohort]:
     """Creates each group of names at once, _SPACING turns of the event loop after the last."""
     creates = []
     for group in names:
@@ -277,7 +275,7 @@ def test_once_writes_are_coming_a_batch_waits_through_longer_quiet_spells_than_r
         writes.sent = 0
         created = await _create_spaced(cases, caller, names)
         assert writes.sent == 1, writes.sent
-        return [_decode(cohort).id for cohort in created]
+        return [c.cohort.id for c in created]
 
     ids = _run(database_url, work, write_pacing=LONG_WRITE_WINDOW)
     stored = _stored(database_url, ids)
@@ -316,14 +314,14 @@ def test_concurrent_writes_of_other_tenants_and_apps_never_share_a_pipeline(
             for caller in callers
         ]
         created = await asyncio.gather(*(call for _, call in calls))
-        ids = [_decode(cohort).id for cohort in created]
+        ids = [c.cohort.id for c in created]
         updated = await asyncio.gather(
             *(
                 cases.update(caller, cohort_id, {"name": "renamed"}, expected_version=1)
                 for (caller, _), cohort_id in zip(calls, ids, strict=True)
             )
         )
-        assert all(_decode(cohort).version == 2 for cohort in updated)
+        assert all(cohort.cohort.version == 2 for cohort in updated)
         # Another scope's write in a pipeline would break row-level security's
         # WITH CHECK, or update nothing; a pipeline that failed would show here.
         assert writes.failed == 0
@@ -375,7 +373,7 @@ def test_a_row_the_database_refuses_fails_alone(database_url: str):
 
     refused = results.pop(3)
     assert isinstance(refused, psycopg.errors.RaiseException), refused
-    ids = [_decode(result).id for result in results]
+    ids = [result.cohort.id for result in results]
     stored = _stored(database_url, ids)
     assert [stored[i][2] for i in ids] == [f"good-{i}" for i in range(6)]
     with psycopg.connect(database_url) as connection:
@@ -391,7 +389,7 @@ def test_concurrent_updates_of_one_cohort_at_one_version_have_one_winner(databas
     count = 6
 
     async def work(cases: CohortUseCases, _: StatementCounter) -> None:
-        cohort_id = _decode(await cases.create(caller, CohortContent(name="contested"))).id
+        cohort_id = (await cases.create(caller, CohortContent(name="contested"))).cohort.id
         results = await asyncio.gather(
             *(
                 cases.update(caller, cohort_id, {"name": f"by-{i}"}, expected_version=1)
@@ -399,13 +397,13 @@ def test_concurrent_updates_of_one_cohort_at_one_version_have_one_winner(databas
             ),
             return_exceptions=True,
         )
-        won = [r for r in results if isinstance(r, bytes)]
+        won = [r for r in results if isinstance(r, StoredCohort)]
         lost = [r for r in results if isinstance(r, VersionMismatch)]
         assert len(won) == 1 and len(lost) == count - 1, results
-        winner = _decode(won[0])
+        winner = won[0].cohort
         assert winner.version == 2
-        stored = _decode(await cases.get(caller, cohort_id))
-        assert (stored.name, stored.version) == (winner.name, 2)
+        stored = (await cases.get(caller, cohort_id)).cohort
+        assert (stored.content.name, stored.version) == (winner.content.name, 2)
 
     _run(database_url, work)
 
@@ -421,7 +419,7 @@ def test_concurrent_creates_with_one_request_id_store_one_cohort(database_url: s
                 for i in range(5)
             )
         )
-        assert len({_decode(cohort).id for cohort in created}) == 1
+        assert len({c.cohort.id for c in created}) == 1
         assert writes.sent < 5  # the repeats met in one pipeline
 
     _run(database_url, work)
@@ -437,12 +435,12 @@ def test_a_caller_about_to_give_up_is_never_written_by_a_shared_pipeline(databas
     caller = Caller(_tenant(), "alice")
 
     async def work(cases: CohortUseCases, _: StatementCounter) -> list[Any]:
-        async def impatient() -> bytes:
+        async def impatient() -> StoredCohort:
             # Under the 50 ms a write needs to be sure its caller hears of it.
             with request_deadline(0.03):
                 return await cases.create(caller, CohortContent(name="impatient"))
 
-        async def patient(name: str) -> bytes:
+        async def patient(name: str) -> StoredCohort:
             return await cases.create(caller, CohortContent(name=name))
 
         # All three join one pipeline: the impatient caller's deadline refuses
@@ -453,7 +451,7 @@ def test_a_caller_about_to_give_up_is_never_written_by_a_shared_pipeline(databas
 
     first, refused, second = _run(database_url, work)
     assert isinstance(refused, DeadlineExceeded), refused
-    ids = [_decode(first).id, _decode(second).id]
+    ids = [first.cohort.id, second.cohort.id]
     assert sorted(name for _, _, name in _stored(database_url, ids).values()) == [
         "patient-0",
         "patient-1",

@@ -9,6 +9,7 @@ from google.protobuf import descriptor_pb2
 from learning.v1 import cohort_pb2, cohort_service_pb2
 
 from cohorts.api.wire import COHORT_WIRE, list_response
+from tests.unit.test_wire_golden import COHORTS
 
 # The Cohort message each encoding format was made for. A change to the
 # message (a field added, renumbered or retyped) changes what the mapping must
@@ -54,3 +55,10 @@ def test_the_wire_format_was_bumped_for_the_current_cohort_message():
         "learning.v1.Cohort changed: bump COHORT_WIRE.format in api/wire.py so rows "
         f"stored in the old format are rebuilt, and record {fingerprint} for it here"
     )
+
+
+@pytest.mark.parametrize("name", sorted(COHORTS))
+def test_the_codec_reads_back_the_cohort_it_encoded(name: str):
+    cohort = COHORTS[name]
+
+    assert COHORT_WIRE.decode(COHORT_WIRE.encode(cohort)) == cohort

@@ -19,6 +19,7 @@ from cohorts.domain.errors import (
     NotFound,
     RequestIdReused,
     StorageUnavailable,
+    TenantBusy,
     Unauthenticated,
     VersionMismatch,
 )
@@ -34,6 +35,7 @@ _CODES: dict[type[DomainError], grpc.StatusCode] = {
     RequestIdReused: grpc.StatusCode.ALREADY_EXISTS,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     StorageUnavailable: grpc.StatusCode.UNAVAILABLE,
+    TenantBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
     DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
@@ -71,7 +73,7 @@ def status_for(error: DomainError) -> grpc.Status:
         return _build(code, error.message, error.reason, bad_request)
     if isinstance(error, VersionMismatch):
         return _build(code, error.message, error.reason, current_version=str(error.current_version))
-    if isinstance(error, StorageUnavailable):
+    if isinstance(error, StorageUnavailable | TenantBusy):
         retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=1))
         return _build(code, error.message, error.reason, retry)
     return _build(code, error.message, error.reason)

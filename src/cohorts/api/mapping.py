@@ -264,3 +264,31 @@ def _replace_valid(
 def content_from_proto(message: cohort_pb2.Cohort, *, prefix: str) -> CohortContent:
     """Every client field of a Cohort message as domain content."""
     return CohortContent(**read_content_fields(message, CLIENT_FIELDS, prefix=prefix))
+
+
+def _timestamp_from_proto(value: timestamp_pb2.Timestamp) -> datetime:
+    return _EPOCH + timedelta(seconds=value.seconds, microseconds=value.nanos // 1000)
+
+
+def cohort_from_proto(message: cohort_pb2.Cohort) -> Cohort:
+    """The stored cohort a message of cohort_to_proto stands for (its inverse).
+
+    Metadata numbers come back as floats, as the wire carries them.
+    """
+    return Cohort(
+        id=message.id,
+        tenant_id=message.tenant_id,
+        app_id=message.app_id if message.HasField("app_id") else None,
+        created_at=_timestamp_from_proto(message.created_at),
+        updated_at=_timestamp_from_proto(message.updated_at),
+        created_by=message.created_by,
+        updated_by=message.updated_by,
+        is_deleted=message.is_deleted,
+        deleted_at=(
+            _timestamp_from_proto(message.deleted_at) if message.HasField("deleted_at") else None
+        ),
+        deleted_by=message.deleted_by,
+        schema_version=message.schema_version,
+        version=message.version,
+        content=content_from_proto(message, prefix=""),
+    )

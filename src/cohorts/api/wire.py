@@ -9,22 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from learning.v1 import cohort_service_pb2
+from learning.v1 import cohort_pb2, cohort_service_pb2
 
-from cohorts.api.mapping import cohort_to_proto
+from cohorts.api.mapping import cohort_from_proto, cohort_to_proto
 from cohorts.domain.cohort import Cohort
-from cohorts.service.ports import WireEncoding
+from cohorts.service.stored_cohort import CohortCodec
 
 
 def _encode_cohort(cohort: Cohort) -> bytes:
     return cohort_to_proto(cohort).SerializeToString()
 
 
+def _decode_cohort(encoded: bytes) -> Cohort:
+    return cohort_from_proto(cohort_pb2.Cohort.FromString(encoded))
+
+
 # Bump format whenever cohort_to_proto would encode the same stored cohort
 # differently (a field newly mapped, a representation changed): rows stored in
 # another format are then rebuilt from their columns until rewritten, or until
 # `cohorts reencode` brings them up to date.
-COHORT_WIRE = WireEncoding(format=1, encode=_encode_cohort)
+COHORT_WIRE = CohortCodec(format=1, encode=_encode_cohort, decode=_decode_cohort)
 
 _LIST_FIELDS = cohort_service_pb2.ListCohortsResponse.DESCRIPTOR.fields_by_name
 _COHORTS_TAG = bytes([_LIST_FIELDS["cohorts"].number << 3 | 2])

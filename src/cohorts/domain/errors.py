@@ -97,6 +97,12 @@ class StorageUnavailable(DomainError):
     reason = "STORAGE_UNAVAILABLE"
 
 
+class TenantBusy(DomainError):
+    """The tenant already has as much costly work in flight as one tenant may; retry later."""
+
+    reason = "TENANT_BUSY"
+
+
 class DeadlineExceeded(DomainError):
     """The caller's deadline passed before the work finished; nothing was written."""
 

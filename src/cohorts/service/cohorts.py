@@ -1,8 +1,8 @@
-"""The cohort use cases: each opens one unit of work and returns cohorts as the API encodes them.
+"""The cohort use cases: each opens one unit of work and returns its cohorts as StoredCohorts.
 
-Storage keeps every cohort's encoding beside its row (WireEncoding), so a read
-serves stored bytes and only a write, or a row whose stored encoding is stale,
-encodes a Cohort.
+Storage keeps every cohort's encoding (CohortCodec) beside its row, so a read
+returns the stored bytes without building a Cohort, and only a write, or a row
+whose stored encoding is stale, encodes one.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import random
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,8 +38,10 @@ from cohorts.domain.rules import cohort_id_violations, content_violations, reque
 from cohorts.service.filter_parser import parse_filter, parse_order_by
 from cohorts.service.list_query import DEFAULT_ORDER
 from cohorts.service.page_tokens import PageTokenCodec, query_fingerprint
-from cohorts.service.ports import CohortRepository, ListQuery, UnitOfWorkFactory, WireEncoding
+from cohorts.service.ports import CohortRepository, ListQuery, UnitOfWorkFactory
 from cohorts.service.row_turns import RowTurns
+from cohorts.service.stored_cohort import CohortCodec, StoredCohort
+from cohorts.service.tenant_limits import TenantConcurrency
 
 Clock = Callable[[], datetime]
 
@@ -69,9 +72,9 @@ class ListRequest:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of encoded cohorts and the token for the next ("" on the last page)."""
+    """One page of cohorts and the token for the next ("" on the last page)."""
 
-    cohorts: list[bytes]
+    cohorts: list[StoredCohort]
     next_page_token: str
     # The token that resumes right after cohorts[i], for callers that must
     # return fewer rows (AIP-158 allows short pages).
@@ -91,28 +94,30 @@ class CohortUseCases:
         self,
         uow_factory: UnitOfWorkFactory,
         page_tokens: PageTokenCodec,
-        wire: WireEncoding,
+        codec: CohortCodec,
         *,
         clock: Clock = utc_now,
+        lists_per_tenant: TenantConcurrency | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._page_tokens = page_tokens
-        self._wire = wire
+        self._codec = codec
         self._clock = clock
         self._row_turns = RowTurns()
+        self._lists_per_tenant = lists_per_tenant
 
-    async def get(self, caller: Caller, cohort_id: str) -> bytes:
+    async def get(self, caller: Caller, cohort_id: str) -> StoredCohort:
         """The cohort, soft-deleted or not."""
         _require_valid_id(cohort_id, field="id")
         async with self._uow_factory(caller, read_only=True) as uow:
-            stored = await uow.cohorts.get_encoded(caller, cohort_id, wire_format=self._wire.format)
+            stored = await uow.cohorts.get_stored(caller, cohort_id, codec=self._codec)
         if stored is None:
             raise NotFound(f"cohort {cohort_id} not found")
-        return self._encoded(stored)
+        return stored
 
     async def create(
         self, caller: Caller, content: CohortContent, *, request_id: str = ""
-    ) -> bytes:
+    ) -> StoredCohort:
         """Store a new cohort; a repeated request_id returns the first one instead."""
         content = with_defaults(content)
         violations = request_id_violations(request_id, field="request_id")
@@ -135,13 +140,11 @@ class CohortUseCases:
             version=1,
             content=content,
         )
-        wire = self._wire.encode(cohort)
+        stored = StoredCohort.with_encoding(cohort, self._codec)
         # The insert is the whole write, so it commits on its own (one round trip).
         async with self._uow_factory(caller, autocommit=True) as uow:
-            if await uow.cohorts.add(
-                cohort, wire=wire, wire_format=self._wire.format, request_id=request_id or None
-            ):
-                return wire
+            if await uow.cohorts.add(stored, request_id=request_id or None):
+                return stored
             # The request_id was used before (or by a racing create that
             # committed first; the insert waited for it, so this read sees it).
             earlier = await uow.cohorts.get_by_request_id(caller.tenant_id, request_id)
@@ -149,7 +152,7 @@ class CohortUseCases:
                 # The row exists (the unique key said so) but row-level
                 # security hides it: another application's cohort.
                 raise RequestIdReused(_REQUEST_ID_REUSED)
-            return self._wire.encode(_replayed(caller, earlier))
+            return StoredCohort(self._codec, cohort=_replayed(caller, earlier))
 
     async def update(
         self,
@@ -158,7 +161,7 @@ class CohortUseCases:
         changes: Mapping[str, Any],
         *,
         expected_version: int | None = None,
-    ) -> bytes:
+    ) -> StoredCohort:
         """Replace the named content fields, if the cohort is live and at the expected version."""
         _require_valid_id(cohort_id, field="cohort.id")
 
@@ -183,7 +186,7 @@ class CohortUseCases:
 
     async def delete(
         self, caller: Caller, cohort_id: str, *, expected_version: int | None = None
-    ) -> bytes:
+    ) -> StoredCohort:
         """Soft-delete a live cohort (AIP-164)."""
         _require_valid_id(cohort_id, field="id")
 
@@ -202,7 +205,7 @@ class CohortUseCases:
 
         return await self._write(caller, cohort_id, expected_version, apply)
 
-    async def undelete(self, caller: Caller, cohort_id: str) -> bytes:
+    async def undelete(self, caller: Caller, cohort_id: str) -> StoredCohort:
         """Restore a soft-deleted cohort."""
         _require_valid_id(cohort_id, field="id")
 
@@ -251,14 +254,21 @@ class CohortUseCases:
             after=after,
             limit=limit + 1,
         )
-        async with self._uow_factory(caller, read_only=True) as uow:
-            rows = await uow.cohorts.list_page(caller, query, wire_format=self._wire.format)
+        async with (
+            self._lists_per_tenant.slot(caller.tenant_id)
+            if self._lists_per_tenant
+            else nullcontext(),
+            self._uow_factory(caller, read_only=True) as uow,
+        ):
+            listed = await uow.cohorts.list_page(caller, query, codec=self._codec)
 
         def token_after(index: int) -> str:
-            return self._page_tokens.encode(rows[index][:-1], query=fingerprint)
+            return self._page_tokens.encode(listed.position(index), query=fingerprint)
 
-        encoded = [self._encoded(row[-1]) for row in rows[:limit]]
-        return Page(encoded, token_after(limit - 1) if len(rows) > limit else "", token_after)
+        cohorts = listed.cohorts
+        if len(cohorts) <= limit:
+            return Page(cohorts, "", token_after)
+        return Page(cohorts[:limit], token_after(limit - 1), token_after)
 
     async def _write(
         self,
@@ -266,7 +276,7 @@ class CohortUseCases:
         cohort_id: str,
         expected_version: int | None,
         apply: Callable[[Cohort, datetime], Cohort],
-    ) -> bytes:
+    ) -> StoredCohort:
         """Read, change and compare-and-set one cohort, re-reading on a lost race.
 
         The compare-and-set statement is the whole write, so no transaction
@@ -283,21 +293,12 @@ class CohortUseCases:
                 current = await _get_in_scope(uow.cohorts, caller, cohort_id)
                 if expected_version is not None and current.version != expected_version:
                     raise VersionMismatch(expected=expected_version, current=current.version)
-                changed = apply(current, self._clock())
-                wire = self._wire.encode(changed)
-                if await uow.cohorts.replace(
-                    changed,
-                    wire=wire,
-                    wire_format=self._wire.format,
-                    expected_version=current.version,
-                ):
-                    return wire
+                changed = StoredCohort.with_encoding(apply(current, self._clock()), self._codec)
+                if await uow.cohorts.replace(changed, expected_version=current.version):
+                    return changed
         raise StorageUnavailable(
             f"cohort {cohort_id} is being changed by many writers at once; retry later"
         )
-
-    def _encoded(self, stored: bytes | Cohort) -> bytes:
-        return stored if isinstance(stored, bytes) else self._wire.encode(stored)
 
 
 def _require_valid_id(cohort_id: str, *, field: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Protocol, Self
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import Cohort
 from cohorts.service.list_query import Filter, OrderKey
+from cohorts.service.stored_cohort import CohortCodec, StoredCohort
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,22 +27,14 @@ class ListQuery:
 
 
 @dataclass(frozen=True, slots=True)
-class WireEncoding:
-    """How the API encodes a cohort; storage keeps each row's encoding beside it.
+class ListedCohorts:
+    """The cohorts a ListQuery matched, in its order, and where each one stands in it."""
 
-    format names the encoding: stored bytes of any other format are stale and
-    are rebuilt from the row instead of served.
-    """
-
-    format: int
-    encode: Callable[[Cohort], bytes]
-
-
-# A row of a list page: the sort-key values of the query's order, the id, and
-# last the stored encoding (bytes), or the Cohort itself when the row's stored
-# encoding is missing or of another format (the caller then encodes it).
-# A plain tuple: a page is 50-1,000 of them on the hottest read path.
-ListedRow = tuple[Any, ...]
+    cohorts: list[StoredCohort]
+    # position(i): the sort-key values of cohorts[i], one per order key, then
+    # its id (what ListQuery.after takes). A function, not a list: a page of
+    # up to 1,000 rows needs the position of one or two of them.
+    position: Callable[[int], Sequence[Any]]
 
 
 class CohortRepository(Protocol):
@@ -51,15 +44,13 @@ class CohortRepository(Protocol):
         """The cohort, deleted or not, or None when it is not in scope."""
         ...
 
-    async def get_encoded(
-        self, caller: Caller, cohort_id: str, *, wire_format: int
-    ) -> bytes | Cohort | None:
-        """The cohort's stored encoding if it is of wire_format, else the cohort; None if absent."""
+    async def get_stored(
+        self, caller: Caller, cohort_id: str, *, codec: CohortCodec
+    ) -> StoredCohort | None:
+        """The cohort with its stored encoding when that is in codec's format; None if absent."""
         ...
 
-    async def add(
-        self, cohort: Cohort, *, wire: bytes, wire_format: int, request_id: str | None
-    ) -> bool:
+    async def add(self, cohort: StoredCohort, *, request_id: str | None) -> bool:
         """Insert with its encoding; False (and nothing written) when request_id is already used."""
         ...
 
@@ -67,16 +58,17 @@ class CohortRepository(Protocol):
         """The cohort a request_id created in the tenant, whatever its app."""
         ...
 
-    async def replace(
-        self, cohort: Cohort, *, wire: bytes, wire_format: int, expected_version: int
-    ) -> bool:
+    async def replace(self, cohort: StoredCohort, *, expected_version: int) -> bool:
         """Store cohort and its encoding if the stored version is still expected_version."""
         ...
 
     async def list_page(
-        self, caller: Caller, query: ListQuery, *, wire_format: int
-    ) -> list[ListedRow]:
-        """Up to query.limit matching cohorts in query.order, strictly after query.after."""
+        self, caller: Caller, query: ListQuery, *, codec: CohortCodec
+    ) -> ListedCohorts:
+        """Up to query.limit matching cohorts in query.order, strictly after query.after.
+
+        Each comes with its stored encoding when that is in codec's format.
+        """
         ...
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import bindparam, select, tuple_
 
-from cohorts.service.ports import WireEncoding
+from cohorts.service.stored_cohort import CohortCodec
 from cohorts.storage.repository import COHORT_COLUMNS, cohort_from_row
 from cohorts.storage.statements import render_template
 from cohorts.storage.tables import cohorts
@@ -41,7 +41,7 @@ WHERE c.tenant_id = v.tenant_id AND c.id = v.id
 
 def reencode(
     connection: psycopg.Connection[Any],
-    wire: WireEncoding,
+    wire: CohortCodec,
     *,
     batch_rows: int = 2000,
     progress: Callable[[int], None] | None = None,

@@ -24,7 +24,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import Cohort, CohortContent, CohortStatus, SourceType
-from cohorts.service.ports import ListedRow, ListQuery
+from cohorts.service.ports import ListedCohorts, ListQuery
+from cohorts.service.stored_cohort import CohortCodec, StoredCohort
 from cohorts.storage.coalescing import RowWrite
 from cohorts.storage.list_sql import (
     after_position,
@@ -181,9 +182,8 @@ def _replace_many(rows: int) -> str:
 _REPLACE = RowWrite(_REPLACE_SQL, many=_replace_many, shared=("tenant_id",))
 
 
-def _to_row(
-    cohort: Cohort, wire: bytes, wire_format: int, request_id: str | None = None
-) -> dict[str, Any]:
+def _to_row(stored: StoredCohort, request_id: str | None = None) -> dict[str, Any]:
+    cohort = stored.cohort
     content = cohort.content
     return {
         "tenant_id": cohort.tenant_id,
@@ -214,8 +214,8 @@ def _to_row(
         "current_completion_pct": content.current_completion_pct,
         "metadata": Jsonb(content.metadata),
         "tags": Jsonb(list(content.tags)),
-        "wire": wire,
-        "wire_format": wire_format,
+        "wire": stored.encoded(stored.codec),
+        "wire_format": stored.codec.format,
     }
 
 
@@ -297,12 +297,12 @@ class SqlCohortRepository:
         )
         return cohort_from_row(row) if row is not None else None
 
-    async def get_encoded(
-        self, caller: Caller, cohort_id: str, *, wire_format: int
-    ) -> bytes | Cohort | None:
+    async def get_stored(
+        self, caller: Caller, cohort_id: str, *, codec: CohortCodec
+    ) -> StoredCohort | None:
         row = await self._statements.fetch_keyed(
             _GET_ENCODED[caller.app_id is not None],
-            {"tenant_id": caller.tenant_id, "app_id": caller.app_id, "wire_format": wire_format},
+            {"tenant_id": caller.tenant_id, "app_id": caller.app_id, "wire_format": codec.format},
             keys_param="ids",
             key=cohort_id,
             key_index=0,
@@ -311,13 +311,14 @@ class SqlCohortRepository:
         if row is None:
             return None
         wire: bytes | None = row[1]
-        return wire if wire is not None else await self.get(caller, cohort_id)
+        if wire is not None:
+            return StoredCohort(codec, wire)
+        cohort = await self.get(caller, cohort_id)
+        return StoredCohort(codec, cohort=cohort) if cohort is not None else None
 
-    async def add(
-        self, cohort: Cohort, *, wire: bytes, wire_format: int, request_id: str | None
-    ) -> bool:
-        values = _to_row(cohort, wire, wire_format, request_id)
-        return await self._statements.write_row(_INSERT, values, key=cohort.id)
+    async def add(self, cohort: StoredCohort, *, request_id: str | None) -> bool:
+        values = _to_row(cohort, request_id)
+        return await self._statements.write_row(_INSERT, values, key=cohort.cohort.id)
 
     async def get_by_request_id(self, tenant_id: str, request_id: str) -> Cohort | None:
         rows = await self._statements.fetch(
@@ -325,16 +326,14 @@ class SqlCohortRepository:
         )
         return cohort_from_row(rows[0]) if rows else None
 
-    async def replace(
-        self, cohort: Cohort, *, wire: bytes, wire_format: int, expected_version: int
-    ) -> bool:
-        values = _to_row(cohort, wire, wire_format)
+    async def replace(self, cohort: StoredCohort, *, expected_version: int) -> bool:
+        values = _to_row(cohort)
         values["expected_version"] = expected_version
-        return await self._statements.write_row(_REPLACE, values, key=cohort.id)
+        return await self._statements.write_row(_REPLACE, values, key=cohort.cohort.id)
 
     async def list_page(
-        self, caller: Caller, query: ListQuery, *, wire_format: int
-    ) -> list[ListedRow]:
+        self, caller: Caller, query: ListQuery, *, codec: CohortCodec
+    ) -> ListedCohorts:
         with_app = caller.app_id is not None
         unset = None if query.after is None else tuple(value is None for value in query.after)
         # repr tells apart filter values that == does not (1, 1.0 and True).
@@ -346,23 +345,27 @@ class SqlCohortRepository:
             **fixed,
             "tenant_id": caller.tenant_id,
             "app_id": caller.app_id,
-            "wire_format": wire_format,
+            "wire_format": codec.format,
             "limit": query.limit,
         }
         if query.after is not None:
             params.update(position_params(query.after))
+        # Each row: its position (the sort-key values, then the id), and last
+        # its encoding, NULL when stale.
         rows = await self._statements.fetch(sql, params, binary=True)
         stale = [row[-2] for row in rows if row[-1] is None]
         if not stale:
-            return rows
+            return ListedCohorts(
+                [StoredCohort(codec, row[-1]) for row in rows], lambda i: rows[i][:-1]
+            )
         rebuilt = await self._get_many(caller, stale)
         # A stale row removed between the two statements is left out, as a
         # list taken a moment later would.
-        return [
-            row if row[-1] is not None else (*row[:-1], rebuilt[row[-2]])
-            for row in rows
-            if row[-1] is not None or row[-2] in rebuilt
-        ]
+        kept = [row for row in rows if row[-1] is not None or row[-2] in rebuilt]
+        return ListedCohorts(
+            [StoredCohort(codec, row[-1], rebuilt.get(row[-2])) for row in kept],
+            lambda i: kept[i][:-1],
+        )
 
     async def _get_many(self, caller: Caller, cohort_ids: list[str]) -> dict[str, Cohort]:
         rows = await self._statements.fetch(
