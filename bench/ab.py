@@ -13,7 +13,10 @@ earlier revision is checked out as a git worktree under bench/.data and run
 with its own `src/` first on PYTHONPATH (the venv, protos and harness are
 this tree's), on the schema of its own newest migration: this tree's
 migrations take the database down to it before each of its rounds and back up
-after. Results go to bench/results/ab-<timestamp>.json.
+after. The echo scenario runs on one echo server of this tree
+(bench/echo_server.py) for both variants: the same for each, it shows how far
+the machine drifted between their turns. Results go to
+bench/results/ab-<timestamp>.json.
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import run as R
+from bench.calls import Call
+from bench.harness import main_dataset
+from bench.layout import DATA_DIR, RESULTS_DIR, ROOT, log
+from bench.loadgen import Part
+from bench.machine import git_revision, machine
+from bench.scenarios import single
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -75,7 +83,7 @@ def use_schema(owner_url: str, revision: str) -> None:
 
     from cohorts.storage.database import sqlalchemy_url
 
-    config = _migrations(R.ROOT)
+    config = _migrations(ROOT)
     engine = create_engine(sqlalchemy_url(owner_url))
     try:
         with engine.begin() as connection:
@@ -96,15 +104,15 @@ def use_schema(owner_url: str, revision: str) -> None:
 def worktree(revision: str) -> Path:
     """A checkout of revision under bench/.data (reused when it exists)."""
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", revision], cwd=R.ROOT, capture_output=True, text=True
+        ["git", "rev-parse", "--short", revision], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     if not commit:
         raise SystemExit(f"unknown revision {revision!r}")
-    path = R.DATA_DIR / f"ab-{commit}"
+    path = DATA_DIR / f"ab-{commit}"
     if not (path / "src").exists():
         subprocess.run(
             ["git", "worktree", "add", "--detach", "--force", str(path), commit],
-            cwd=R.ROOT,
+            cwd=ROOT,
             check=True,
             capture_output=True,
         )
@@ -117,10 +125,10 @@ def worktree(revision: str) -> Path:
 MIX_PARTS = {"get": (4, 11), "list": (4, 2), "update": (4, 2), "create": (2, 1)}
 
 
-def parts_for(name: str, calls: dict[str, R.Call], args: argparse.Namespace) -> list[R.Part]:
+def parts_for(name: str, calls: dict[str, Call], args: argparse.Namespace) -> list[Part]:
     if name == "mixed":
-        return [R.Part(calls[n], clients, streams) for n, (clients, streams) in MIX_PARTS.items()]
-    return R.single(calls[name], args)
+        return [Part(calls[n], clients, streams) for n, (clients, streams) in MIX_PARTS.items()]
+    return single(calls[name], args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,11 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = args.scenarios.split(",")
     before_tree = worktree(args.before)
 
-    harness = R.main_dataset(duration=args.duration, warmup=1.5, prefix="bench-ab-")
+    harness = main_dataset(duration=args.duration, warmup=1.5, prefix="bench-ab-")
     bench, dataset, bearer, calls = harness.bench, harness.dataset, harness.bearer, harness.calls
     runs: dict[str, dict[str, list[dict[str, float]]]] = {}
     variants = {"after": None, "before": str(before_tree / "src")}
-    schemas = {"after": schema_head(R.ROOT), "before": schema_head(before_tree)}
+    schemas = {"after": schema_head(ROOT), "before": schema_head(before_tree)}
+    if "echo" in scenarios:
+        # One echo server, of this tree's code, for both variants (PYTHONPATH is unset yet).
+        bench.start_echo(args.workers)
     try:
         for round_number in range(args.rounds):
             for variant, python_path in variants.items():
@@ -168,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                             "errors": m.errors,
                         }
                         runs.setdefault(name, {}).setdefault(variant, []).append(sample)
-                        R.log(
+                        log(
                             f"round {round_number + 1} {variant:6s} {name:8s} "
                             f"{m.rps:7.0f} req/s, server {sample['server_us']:5.0f} µs/call, "
                             f"db {sample['db_us']:4.0f} µs/call, errors {m.errors}"
@@ -198,15 +209,15 @@ def main(argv: list[str] | None = None) -> int:
             f"| {b['p99_ms'] / b['p50_ms']:.2f} | {a['p99_ms'] / a['p50_ms']:.2f} |"
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    result_file = R.RESULTS_DIR / f"ab-{stamp}.json"
+    result_file = RESULTS_DIR / f"ab-{stamp}.json"
     result_file.write_text(
         json.dumps(
             {
                 "benchmark": "ab",
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "before": args.before,
-                "after": R.git_revision(),
-                "machine": R.machine(),
+                "after": git_revision(),
+                "machine": machine(),
                 "workers": args.workers,
                 "rounds": args.rounds,
                 "duration_s": args.duration,
@@ -217,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         + "\n"
     )
-    print(f"wrote {result_file.relative_to(R.ROOT)}")
+    print(f"wrote {result_file.relative_to(ROOT)}")
     return 0
 
 

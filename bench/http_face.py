@@ -1,13 +1,15 @@
-"""The HTTP/JSON face under load: Envoy in front of the benchmark's server, and its ceiling.
+"""The HTTP/JSON face under load: Envoy in front of the benchmark's servers, and its ceiling.
 
 The gateway runs the config `cohorts serve` renders (cohorts.gateway), with one
 addition made here, not in src/: a bench-only service, `cohorts.bench.Echo`,
-transcoded from `GET /api/v1/learning/echo/{id}` to the server's raw echo
-method. Its GetCohortRequest bytes come back as a Cohort with only `id` set,
-so that ceiling pays for everything an HTTP call pays for (HTTP parsing,
-transcoding both ways, the hop to a worker, authentication) except the
-service's own work. Each HTTP method's ratio to it, beside the gRPC method's
-ratio to the gRPC echo in the same run, shows what the HTTP face costs.
+transcoded from `GET /api/v1/learning/echo/{id}` to the echo server's raw echo
+method (bench/echo_server.py). The benchmark runs two gateways of this same
+config, one in front of the service's worker sockets and one in front of the
+echo server's. The echo's GetCohortRequest bytes come back as a Cohort with
+only `id` set, so that ceiling pays for everything an HTTP call pays for (HTTP
+parsing, transcoding both ways, the hop to a worker, authentication) except
+the service's own work. Each HTTP method's ratio to it, beside the gRPC
+method's ratio to the gRPC echo in the same run, shows what the HTTP face costs.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2, json_format
 from learning.v1 import cohort_pb2, cohort_service_pb2
 
+from bench.echo_server import ECHO_SERVICE
 from cohorts.gateway.envoy_config import OPENAPI_PATH, GatewayOptions, render
 from cohorts.gateway.process import envoy_command
 
-ECHO_SERVICE = "cohorts.bench.Echo"
 ECHO_ROUTE = "/api/v1/learning/echo/{id}"
 API = "/api/v1/learning/cohorts"
 # Method names, in the order they run; each is "http_" + the gRPC scenario it mirrors.

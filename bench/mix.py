@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 
-from bench import run as R
+from bench.harness import main_dataset
+from bench.layout import log
+from bench.loadgen import Part
 
 PLAN = {"get": (4, 12), "list": (4, 2), "update": (4, 2), "create": (3, 1)}
 
@@ -27,21 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0)
     args = parser.parse_args(argv)
 
-    harness = R.main_dataset(duration=args.duration, warmup=2.0, prefix="bench-mix-")
+    harness = main_dataset(duration=args.duration, warmup=2.0, prefix="bench-mix-")
     bench = harness.bench
     parts = [
-        R.Part(harness.calls[name], clients, streams) for name, (clients, streams) in PLAN.items()
+        Part(harness.calls[name], clients, streams) for name, (clients, streams) in PLAN.items()
     ]
     bench.start_server(harness.dataset.owner_url, args.workers, migrate_on_start=False)
     try:
         for round_number in range(args.rounds):
             m = bench.h2load("mixed", parts, harness.bearer)
-            R.log(
+            log(
                 f"round {round_number + 1}: {m.rps:,.0f} req/s, p50 {m.ms(50):.1f} ms, "
                 f"p99 {m.ms(99):.1f} ms, errors {m.errors}"
             )
             for name, part in m.parts.items():
-                R.log(
+                log(
                     f"  {name:8s} {part['in_flight']:3d} in flight {part['rps']:7,.0f} req/s "
                     f"p50 {part['p50_ms']:6.1f} ms p99 {part['p99_ms']:6.1f} ms"
                 )

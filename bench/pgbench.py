@@ -2,7 +2,7 @@
 
 The statements are not written by hand: the harness captures them from the
 running service (PostgreSQL's log_statement for the service's role, one call
-of each kind, see `capture_session` in bench/run.py), so the ceiling follows
+of each kind, see `capture_sql` in bench/db_ceiling.py), so the ceiling follows
 the storage code as it changes. `script()` turns one call's statements into a
 pgbench script:
 

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from grpc_reflection.v1alpha._async import ReflectionServicer
 from psycopg_pool import AsyncConnectionPool
 
-from cohorts.api.auth import PROTECTED_SERVICE_PREFIX, AuthInterceptor, TokenVerifier
+from cohorts.api.auth import AuthInterceptor, TokenVerifier
 from cohorts.api.handlers import SERVICE_NAME, cohort_service_handlers
 from cohorts.api.jwks import JwksKeys
 from cohorts.api.observability import ObservabilityInterceptor
@@ -26,6 +26,7 @@ from cohorts.api.wire import COHORT_WIRE
 from cohorts.metrics import POOL_SIZE, PrometheusStorageObserver
 from cohorts.service.cohorts import Clock, CohortUseCases, utc_now
 from cohorts.service.page_tokens import PageTokenCodec
+from cohorts.service.tenant_limits import TenantConcurrency
 from cohorts.settings import Settings
 from cohorts.storage.database import (
     database_answers,
@@ -121,19 +122,21 @@ def token_verifier(settings: Settings) -> TokenVerifier:
     )
 
 
-BENCH_ECHO_SERVICE = "cohorts.bench.Echo"
-
-
-def _add_bench_echo(server: grpc.aio.Server) -> None:
-    """A trivial unary RPC on the same server stack: the benchmark's ceiling."""
-
-    async def echo(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-        return request
-
-    handler = grpc.unary_unary_rpc_method_handler(echo)  # raw bytes in, raw bytes out
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(BENCH_ECHO_SERVICE, {"Echo": handler}),)
-    )
+def server_options(settings: Settings) -> list[tuple[str, Any]]:
+    """The grpc.aio server's channel options the settings describe."""
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        # Above grpc's 8 KiB soft limit, which rejects headers near it at random:
+        # an oversized token must reach the auth interceptor and get its own answer.
+        ("grpc.max_metadata_size", 32 * 1024),
+        ("grpc.absolute_max_metadata_size", 64 * 1024),
+        ("grpc.keepalive_time_ms", int(settings.keepalive_time_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_seconds * 1000)),
+        # Workers share the port; a lone process must not share it by accident.
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+    ]
 
 
 def _add_reflection(server: grpc.aio.Server, service_names: list[str]) -> None:
@@ -180,40 +183,23 @@ async def start_server(
         status=status,
     )
     use_cases = CohortUseCases(
-        units_of_work, PageTokenCodec(settings.page_token_key()), COHORT_WIRE, clock=clock
+        units_of_work,
+        PageTokenCodec(settings.page_token_key()),
+        COHORT_WIRE,
+        clock=clock,
+        lists_per_tenant=TenantConcurrency(
+            running=settings.tenant_lists_running, waiting=settings.tenant_lists_waiting
+        ),
     )
-    options: list[tuple[str, Any]] = [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
-        # Above grpc's 8 KiB soft limit, which rejects headers near it at random:
-        # an oversized token must reach the auth interceptor and get its own answer.
-        ("grpc.max_metadata_size", 32 * 1024),
-        ("grpc.absolute_max_metadata_size", 64 * 1024),
-        ("grpc.keepalive_time_ms", int(settings.keepalive_time_seconds * 1000)),
-        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_seconds * 1000)),
-        # Workers share the port; a lone process must not share it by accident.
-        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
-    ]
     tracer_provider = start_tracing(exporter=span_exporter) if settings.otel_enabled else None
     if tracer_provider is not None:
         units_of_work.statement_hooks.append(sql_spans(tracer_provider))
     gate = ShutdownGate()
     verifier = token_verifier(settings)
-    # The echo ceiling pays for authentication as every CohortService call does.
-    protected = (
-        (PROTECTED_SERVICE_PREFIX, f"/{BENCH_ECHO_SERVICE}/")
-        if settings.bench_echo
-        else (PROTECTED_SERVICE_PREFIX,)
-    )
     server = grpc.aio.server(
         # The first interceptor is the outermost: it sees every call, rejected ones too.
-        interceptors=[
-            ObservabilityInterceptor(),
-            gate,
-            AuthInterceptor(verifier, protected_prefixes=protected),
-        ],
-        options=options,
+        interceptors=[ObservabilityInterceptor(), gate, AuthInterceptor(verifier)],
+        options=server_options(settings),
     )
     servicer = CohortServicer(use_cases, max_response_bytes=settings.max_message_bytes)
     # Generic, not registered, handlers: grpc.aio admits registered methods'
@@ -223,9 +209,6 @@ async def start_server(
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SERVICE_NAME, cohort_service_handlers(servicer)),)
     )
-
-    if settings.bench_echo:
-        _add_bench_echo(server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)  # type: ignore[no-untyped-call]
     _add_reflection(server, [SERVICE_NAME, HEALTH_SERVICE_NAME])

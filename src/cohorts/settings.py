@@ -98,6 +98,17 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=10, ge=1)
     pool_timeout_seconds: float = Field(default=5.0, gt=0)
     statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    tenant_lists_running: int = Field(
+        default=2,
+        ge=1,
+        description="ListCohorts calls of one tenant a worker runs at once (the rest queue)",
+    )
+    tenant_lists_waiting: int = Field(
+        default=64,
+        ge=0,
+        description="ListCohorts calls of one tenant that may queue in a worker; beyond: "
+        "RESOURCE_EXHAUSTED",
+    )
     health_check_interval_seconds: float = Field(default=2.0, gt=0)
     grace_period_seconds: float = Field(default=10.0, ge=0)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
@@ -105,9 +116,6 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = "auto"
     otel_enabled: bool = Field(
         default=False, description="OpenTelemetry spans for RPCs and SQL (needs the otel extra)"
-    )
-    bench_echo: bool = Field(
-        default=False, description="serve cohorts.bench.Echo/Echo for `make bench` ceilings"
     )
 
     @field_validator("log_level", mode="before")

