@@ -1,10 +1,12 @@
 """Before/after: the working tree against an earlier revision, interleaved on one machine.
 
-    python -m bench.ab --before REV [--scenarios get,list] [--rounds 3] [--duration 5] [--workers 1]
+    python -m bench.ab --before REV[,REV...] [--scenarios get,list] [--rounds 3] [--duration 5]
+        [--workers 1]
 
 On a shared machine absolute numbers drift by tens of percent within minutes,
 so two `bench.run`s taken at different times cannot show what a change did.
-This runs the two servers in turns (after, before, after, before, …) against
+This runs the servers in turns (after, before, after, before, …; with several
+revisions, each is a variant of its own in the same turns) against
 the same seeded database (bench.run's main dataset), one worker each by
 default so the numbers are the code's rather than SO_REUSEPORT's placement
 (--workers N when the change is about several workers), with the same
@@ -36,6 +38,7 @@ from bench.layout import DATA_DIR, RESULTS_DIR, ROOT, log
 from bench.loadgen import Part
 from bench.machine import git_revision, machine
 from bench.scenarios import single
+from bench.tenant_traffic import tenant_calls
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -120,20 +123,30 @@ def worktree(revision: str) -> Path:
 
 
 # The mixed load's split of its 64 calls in flight (method: connections x
-# streams), fixed so both variants face the same load: bench.run's plan in
-# its last full run (docs/performance.md), 70/15/10/5 of completed calls.
+# streams), fixed so both variants face the same load: about bench.run's own
+# split ("The mix as run" in docs/performance.md, "Throughput against the
+# ceilings"), 70/15/10/5 of completed calls.
 MIX_PARTS = {"get": (4, 11), "list": (4, 2), "update": (4, 2), "create": (2, 1)}
 
 
-def parts_for(name: str, calls: dict[str, Call], args: argparse.Namespace) -> list[Part]:
+def parts_for(
+    name: str, calls: dict[str, Call], args: argparse.Namespace, tenants: Call | None
+) -> list[Part]:
+    """The h2load processes of one scenario; mixed_tenants is bench.run's multi-tenant mix."""
     if name == "mixed":
         return [Part(calls[n], clients, streams) for n, (clients, streams) in MIX_PARTS.items()]
+    if name == "mixed_tenants" and tenants is not None:
+        return [Part(tenants, args.clients, args.streams)]
     return single(calls[name], args)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
-    parser.add_argument("--before", required=True, help="git revision to compare against")
+    parser.add_argument(
+        "--before",
+        required=True,
+        help="git revision(s) to compare against, comma-separated (each a variant of its own)",
+    )
     parser.add_argument("--scenarios", default="echo,get,list,create,update")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0)
@@ -142,13 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     scenarios = args.scenarios.split(",")
-    before_tree = worktree(args.before)
+    befores = {revision: worktree(revision) for revision in args.before.split(",")}
 
     harness = main_dataset(duration=args.duration, warmup=1.5, prefix="bench-ab-")
     bench, dataset, bearer, calls = harness.bench, harness.dataset, harness.bearer, harness.calls
+    tenants = (
+        tenant_calls(dataset.owner_url, dataset.tenants).mix
+        if "mixed_tenants" in scenarios
+        else None
+    )
     runs: dict[str, dict[str, list[dict[str, float]]]] = {}
-    variants = {"after": None, "before": str(before_tree / "src")}
-    schemas = {"after": schema_head(ROOT), "before": schema_head(before_tree)}
+    variants: dict[str, str | None] = {"after": None}
+    schemas = {"after": schema_head(ROOT)}
+    for revision, tree in befores.items():
+        name = "before" if len(befores) == 1 else revision
+        variants[name] = str(tree / "src")
+        schemas[name] = schema_head(tree)
     if "echo" in scenarios:
         # One echo server, of this tree's code, for both variants (PYTHONPATH is unset yet).
         bench.start_echo(args.workers)
@@ -169,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench.start_server(dataset.owner_url, args.workers, migrate_on_start=False)
                 try:
                     for name in scenarios:
-                        m = bench.h2load(name, parts_for(name, calls, bench.args), bearer)
+                        m = bench.h2load(name, parts_for(name, calls, bench.args, tenants), bearer)
                         sample = {
                             "rps": m.rps,
                             "server_us": m.per_1k(m.cpu.server) * 1000,
@@ -180,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                         }
                         runs.setdefault(name, {}).setdefault(variant, []).append(sample)
                         log(
-                            f"round {round_number + 1} {variant:6s} {name:8s} "
+                            f"round {round_number + 1} {variant:14s} {name:8s} "
                             f"{m.rps:7.0f} req/s, server {sample['server_us']:5.0f} µs/call, "
                             f"db {sample['db_us']:4.0f} µs/call, errors {m.errors}"
                         )
@@ -192,22 +214,23 @@ def main(argv: list[str] | None = None) -> int:
 
     summary: dict[str, Any] = {}
     print(
-        "\n| scenario | before req/s | after req/s | change | before server µs/call | after "
-        "| before p99/p50 | after |"
+        "\n| scenario | variant | req/s | change | server µs/call | db µs/call | p99/p50 |"
+        "\n|---|---|--:|--:|--:|--:|--:|"
     )
-    print("|---|--:|--:|--:|--:|--:|--:|--:|")
     for name in scenarios:
         medians = {
             variant: {k: statistics.median(s[k] for s in samples) for k in samples[0]}
             for variant, samples in runs[name].items()
         }
         summary[name] = medians
-        b, a = medians["before"], medians["after"]
-        print(
-            f"| {name} | {b['rps']:,.0f} | {a['rps']:,.0f} | {a['rps'] / b['rps'] - 1:+.0%} "
-            f"| {b['server_us']:,.0f} | {a['server_us']:,.0f} "
-            f"| {b['p99_ms'] / b['p50_ms']:.2f} | {a['p99_ms'] / a['p50_ms']:.2f} |"
-        )
+        after = medians["after"]
+        for variant, median in medians.items():
+            change = "" if variant == "after" else f"{after['rps'] / median['rps'] - 1:+.0%}"
+            print(
+                f"| {name} | {variant} | {median['rps']:,.0f} | {change} "
+                f"| {median['server_us']:,.0f} | {median['db_us']:,.0f} "
+                f"| {median['p99_ms'] / median['p50_ms']:.2f} |"
+            )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result_file = RESULTS_DIR / f"ab-{stamp}.json"
     result_file.write_text(

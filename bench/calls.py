@@ -12,7 +12,7 @@ from learning.v1 import cohort_pb2, cohort_service_pb2
 
 from bench.dataset import Dataset
 from bench.echo_server import ECHO_PATH
-from bench.h2load import grpc_frame
+from bench.h2load import Request, grpc_frame
 from bench.http_face import API, ECHO_ROUTE, create_body, update_body
 
 PATH = "/learning.v1.CohortService/"
@@ -105,7 +105,9 @@ class Call:
     A gRPC call posts framed messages to one path; an HTTP/JSON call (grpc=False)
     sends its method to each of its paths in turn, with its JSON body if it has one.
     An echo call is served by the echo server (bench/echo_server.py), any
-    other by the service.
+    other by the service. A call with requests sends whole requests in turn
+    (each its own path, token and body; bench/tenant_traffic.py), and kinds
+    names their kinds for the per-kind latencies.
     """
 
     name: str
@@ -115,6 +117,8 @@ class Call:
     http_method: str = "POST"
     paths: list[str] = field(default_factory=list)
     echo: bool = False
+    requests: list[Request] = field(default_factory=list)
+    kinds: tuple[str, ...] = ()
 
     @property
     def frames(self) -> list[bytes]:

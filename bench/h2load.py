@@ -18,6 +18,12 @@ It knows nothing about gRPC, so:
 For HTTP/JSON through the gateway (grpc=False) a request is the method, one
 of N URLs (h2load's --input-file, taken round robin) and an optional JSON
 body, and any non-2xx status is the error.
+
+For a mixed load from one process (`requests=`), the shim replaces each
+request's path, authorization and body with the next of a list of whole
+requests, and logs every call (its kind, start, latency and status), so one
+h2load drives many methods, tenants and tokens, and each method's latency is
+still known.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import math
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +88,41 @@ def ensure_shim(build_dir: Path) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class Request:
+    """One whole request of a mixed load: kind indexes the caller's own list of kinds."""
+
+    kind: int
+    path: str
+    authorization: str
+    body: bytes
+
+
+def write_requests(path: Path, requests: Sequence[Request]) -> None:
+    """The shim's requests file: a 16-byte header (kind and three lengths), then the bytes."""
+    with path.open("wb") as out:
+        for request in requests:
+            target = request.path.encode()
+            authorization = request.authorization.encode()
+            out.write(
+                struct.pack(
+                    "=IIII", request.kind, len(target), len(authorization), len(request.body)
+                )
+            )
+            out.write(target + authorization + request.body)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One finished call of a mixed load, as the shim logged it (status -1: none seen)."""
+
+    kind: int
+    start_us: int
+    latency_us: int
+    grpc_status: int
+    http_status: int
+
+
 @dataclass
 class H2Result:
     """What one h2load process reported, plus the shim's gRPC status counts."""
@@ -99,6 +142,7 @@ class H2Result:
     http_failed: int = 0
     bodies: int = 0
     latencies_us: list[int] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
     cpu_seconds: float = 0.0
     output: str = ""
 
@@ -149,6 +193,7 @@ class H2Load:
         label: str,
         niceness: int = 0,
         grpc: bool = True,
+        requests: Sequence[Request] = (),
     ) -> None:
         if len({len(body) for body in bodies}) > 1:
             raise ValueError(f"{label}: rotating bodies must all have the same length")
@@ -157,13 +202,21 @@ class H2Load:
         self.streams = streams
         self._dir = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=workdir))
         data = self._dir / "body.bin"
-        data.write_bytes(bodies[0] if bodies else b"")
+        # h2load posts (and sends content-length) only with a -d file; the shim
+        # then swaps in each request's own body.
+        data.write_bytes(bodies[0] if bodies else requests[0].body if requests else b"")
         env = os.environ | {
             "LD_PRELOAD": str(shim),
             "H2SHIM_DATA": str(data),
             "H2SHIM_STATUS_OUT": str(self._dir / "status.txt"),
         }
-        if len(bodies) > 1:
+        if requests:
+            write_requests(self._dir / "requests.bin", requests)
+            env |= {
+                "H2SHIM_REQUESTS": str(self._dir / "requests.bin"),
+                "H2SHIM_CALLS_OUT": str(self._dir / "calls.txt"),
+            }
+        elif len(bodies) > 1:
             (self._dir / "bodies.bin").write_bytes(b"".join(bodies))
             env |= {
                 "H2SHIM_BODIES": str(self._dir / "bodies.bin"),
@@ -184,7 +237,7 @@ class H2Load:
             "--log-file",
             str(self._dir / "requests.log"),
         ]
-        if bodies:
+        if bodies or requests:
             command += ["-d", str(data)]
         for name, value in headers.items():
             command += ["-H", f"{name}: {value}"]
@@ -266,6 +319,11 @@ class H2Load:
                     setattr(result, key, int(value))
                 else:
                     result.grpc_status[int(key)] = int(value)
+        calls = self._dir / "calls.txt"
+        if calls.exists():
+            for line in calls.read_text().splitlines():
+                kind, start, latency, grpc_status, http_status = map(int, line.split())
+                result.calls.append(CallRecord(kind, start, latency, grpc_status, http_status))
         log = self._dir / "requests.log"
         if log.exists():
             for line in log.read_text().splitlines():

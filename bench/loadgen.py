@@ -16,6 +16,7 @@ from bench.http_face import BenchGateway
 from bench.layout import DATA_DIR, PGDATA
 from bench.machine import CpuMeter, CpuWindow, tree_cpu_seconds
 from bench.servers import EchoServer, Server, ServerProcess
+from bench.tenant_traffic import summarize
 
 MAX_PLACEMENTS = 12
 
@@ -212,6 +213,7 @@ class Bench:
                     workdir=self.work,
                     label=f"{name}-{part.call.name}",
                     niceness=niceness,
+                    requests=part.call.requests,
                 )
                 for part in parts
             ]
@@ -262,7 +264,7 @@ class Bench:
                 run.kill()
         for result, before in zip(results, loadgen_before, strict=True):
             result.cpu_seconds -= before
-        measurement = _measurement(name, parts, results, cpu)
+        measurement = _measurement(name, parts, results, cpu, warmup=warmup)
         measurement.spread = spread
         measurement.calls_spread = calls
         measurement.placements = placements
@@ -270,7 +272,7 @@ class Bench:
 
 
 def _measurement(
-    name: str, parts: list[Part], results: list[H2Result], cpu: CpuWindow
+    name: str, parts: list[Part], results: list[H2Result], cpu: CpuWindow, *, warmup: float
 ) -> Measurement:
     latencies = [value for result in results for value in result.latencies_us]
     detail: dict[str, Any] = {}
@@ -302,10 +304,16 @@ def _measurement(
             "in_flight": part.clients * part.streams,
             "connections": part.clients,
             "p50_ms": round(percentile(ordered, 50) / 1000, 3),
+            "p95_ms": round(percentile(ordered, 95) / 1000, 3),
             "p99_ms": round(percentile(ordered, 99) / 1000, 3),
             "mean_ms": round(sum(ordered) / len(ordered) / 1000, 3) if ordered else None,
             "grpc_ok": result.grpc_ok,
             "errors": result.errors,
             "bodies": result.bodies or 1,
+            "grpc_status": result.grpc_status,
         }
+        if result.calls:
+            measurement.parts[part.call.name]["kinds"] = summarize(
+                result.calls, part.call.kinds, warmup_s=warmup
+            )
     return measurement

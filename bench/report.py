@@ -9,6 +9,7 @@ from bench.db_ceiling import DbCeiling
 from bench.h2load import percentile
 from bench.http_face import HTTP_SCENARIOS, TARGET_OF_GRPC
 from bench.loadgen import Measurement
+from bench.tenant_report import add_tenant_rows, tenant_target_lines
 
 # The echo runs after each scenario are measured under this prefix.
 ECHO_AFTER = "echo_after_"
@@ -132,7 +133,7 @@ def scenario_report(
         if face(name):
             out[name]["cpu_s_per_1k"]["gateway"] = _r(m.per_1k(m.cpu.gateway), 4)
             out[name]["cpu_cores"]["gateway"] = _r(m.cpu.gateway / m.cpu.wall, 2)
-        if name == "mixed" or m.verified:
+        if name == "mixed" or m.verified or any("kinds" in part for part in m.parts.values()):
             out[name]["parts"] = m.parts
         if m.verified:
             out[name]["verified"] = m.verified
@@ -164,6 +165,7 @@ def scenario_report(
         twin = out.get(name.removeprefix("http_"))
         if name in out and twin and twin.get("ratio_echo") and out[name].get("ratio_echo"):
             out[name]["ratio_of_grpc"] = _r(out[name]["ratio_echo"] / twin["ratio_echo"])
+    add_tenant_rows(out)
     return out
 
 
@@ -175,6 +177,9 @@ LABELS = {
     "create": "CreateCohort",
     "update": "UpdateCohort",
     "mixed": "mixed 70/15/10/5",
+    "echo_mixed_tenants": "echo, mixed_tenants' requests",
+    "mixed_tenants": "mixed_tenants 60/20/10/10",
+    "mixed_tenants_noisy": "mixed_tenants + noisy tenant",
     "http_echo": "HTTP echo ceiling (Envoy)",
     "http_get": "HTTP GET /cohorts/{id}",
     "http_list": "HTTP GET /cohorts (50)",
@@ -249,6 +254,7 @@ def target_lines(scenarios: dict[str, Any]) -> list[str]:
                 f"{share:.2f} of the gRPC method's ratio (target ≥ {TARGET_OF_GRPC:.2f}): "
                 f"{verdict}; Envoy {_f(gateway, 3)} cpu-s/1k calls"
             )
+    lines += tenant_target_lines(scenarios)
     errors = sum(s["errors"] for s in scenarios.values())
     lines.append(f"- errors: {errors}")
     return lines

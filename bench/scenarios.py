@@ -18,6 +18,8 @@ from bench.layout import log
 from bench.loadgen import Bench, Measurement, Part
 from bench.report import ECHO_AFTER, console_line
 from bench.servers import free_port
+from bench.tenant_traffic import HEAVY_FILTER, HEAVY_ORDER, NOISY_STREAMS, tenant_calls
+from bench.tenant_traffic import MIX as MIXED_TENANTS_MIX
 
 MIX = {"get": 70, "list": 15, "update": 10, "create": 5}
 SCENARIOS = ("get", "list", "list_filtered", "create", "update", "mixed")
@@ -147,6 +149,7 @@ def measure_all(bench: Bench, dataset: Dataset, bearer: str, workers: int | None
             # Each scenario is compared with the echo measured just before and
             # just after it: the machine's speed drifts over a run.
             run(f"{ECHO_AFTER}{name}", single(calls["echo"], args))
+    tenants = measure_tenants(bench, dataset, run)
     if not args.no_http:
         measure_http_face(bench, dataset, run)
     fragment = {
@@ -156,12 +159,43 @@ def measure_all(bench: Bench, dataset: Dataset, bearer: str, workers: int | None
         "server_env": server.env,
         "echo_processes": echo.processes(),
         "echo_niceness": echo.niceness(),
+        "tenant_traffic": tenants,
     }
     bench.stop_server()
     bench.stop_echo()
     fragment["ceilings"] = measure_db_ceilings(bench, dataset, scripts, MIX)
     fragment["pgbench_scripts"] = {name: path.read_text() for name, path in scripts.items()}
     return fragment
+
+
+def measure_tenants(bench: Bench, dataset: Dataset, run: Run) -> dict[str, Any]:
+    """The mixed_tenants scenario, its requests echoed, and the mix beside a noisy neighbour.
+
+    Each between echo runs like the others; the noisy run repeats the mix
+    with the largest tenant's heavy Lists beside it (bench/tenant_traffic.py).
+    """
+    args = bench.args
+    calls = tenant_calls(dataset.owner_url, dataset.tenants)
+    mix = Part(calls.mix, args.clients, args.streams)
+    noisy = Part(calls.noisy, 1, NOISY_STREAMS)
+    for name, parts in (
+        ("echo_mixed_tenants", [Part(calls.echo, args.clients, args.streams)]),
+        ("mixed_tenants", [mix]),
+        ("mixed_tenants_noisy", [mix, noisy]),
+    ):
+        run(name, parts, None)
+        if not args.quick:
+            run(f"{ECHO_AFTER}{name}", single(calls_for(dataset)["echo"], args), None)
+    return {
+        "requests_rotated": len(calls.traffic.requests),
+        "tenants_called": calls.traffic.tenants,
+        "tenants_seeded": dataset.tenants,
+        "app_token_share": round(calls.traffic.app_share, 3),
+        "mix": MIXED_TENANTS_MIX,
+        "noisy_tenant_streams": NOISY_STREAMS,
+        "noisy_filter": HEAVY_FILTER,
+        "noisy_order_by": HEAVY_ORDER,
+    }
 
 
 def measure_http_face(bench: Bench, dataset: Dataset, run: Run) -> None:
