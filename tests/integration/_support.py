@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from cohorts.api.wire import COHORT_WIRE
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.page_tokens import PageTokenCodec
+from cohorts.service.tenant_limits import TenantConcurrency
 from cohorts.storage.database import as_role, open_pool
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 
@@ -269,6 +270,7 @@ def on_use_cases(
     work: Callable[[SqlUnitOfWorkFactory, CohortUseCases], Awaitable[T]],
     *,
     pool_size: int = 4,
+    lists_per_tenant: TenantConcurrency | None = None,
     **factory_options: Any,
 ) -> T:
     """work(factory, use cases) on a fresh app-role pool, without gRPC in between.
@@ -278,7 +280,10 @@ def on_use_cases(
 
     async def on_pool(pool: Any) -> T:
         factory = SqlUnitOfWorkFactory(pool, **factory_options)
-        return await work(factory, CohortUseCases(factory, PageTokenCodec(b"k"), COHORT_WIRE))
+        cases = CohortUseCases(
+            factory, PageTokenCodec(b"k"), COHORT_WIRE, lists_per_tenant=lists_per_tenant
+        )
+        return await work(factory, cases)
 
     return on_app_pool(database_url, on_pool, pool_size=pool_size)
 
