@@ -1,1 +1,1 @@
-"""Benchmarks for CohortService: `python -m bench.list_depth` (see docs/performance.md)."""
+"""Benchmarks for CohortService: `make bench`, bench.ab, bench.mix (docs/performance.md)."""

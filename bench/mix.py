@@ -8,7 +8,7 @@ time. This keeps the split fixed (GetCohort 4 connections x 12 streams,
 ListCohorts 4 x 2, UpdateCohort 4 x 2, CreateCohort 3 x 1) and prints each
 method's throughput and latency. A FIFO server gives every call about the
 same latency; a server that serves methods in turns gives every method about
-the same throughput instead (docs/performance.md, "generic handlers again").
+the same throughput instead (docs/performance.md, "Generic handlers").
 """
 
 from __future__ import annotations

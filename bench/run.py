@@ -79,7 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=10,
         help="COHORTS_NICENESS for the server (default 10: behind the PostgreSQL it shares "
-        "the cores with; docs/performance.md)",
+        "the cores with; docs/performance.md, CPU priority)",
     )
     parser.add_argument(
         "--duration", type=float, help="measured seconds per scenario (10; quick 2)"

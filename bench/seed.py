@@ -9,7 +9,7 @@ rebuilt afterwards (their definitions are read back from the catalog, so
 whatever the migrations created is what gets rebuilt), then
 `VACUUM (FULL, ANALYZE)` so the table holds one version of each row.
 
-The distribution (docs/performance.md describes it for readers):
+The distribution (docs/performance.md, "ListCohorts at depth", sums it up):
 
 * Tenant sizes follow Zipf's law with exponent 1: the tenant of rank r gets
   total / (r * H(tenants)) rows (H = harmonic number), rounded so they sum to

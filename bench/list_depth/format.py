@@ -1,4 +1,4 @@
-"""How list_depth's results are worded: a query's title, milliseconds, rows read."""
+"""How list_depth's results are worded: a query's title, milliseconds."""
 
 from __future__ import annotations
 
@@ -17,8 +17,3 @@ def case_title(result: dict[str, Any]) -> str:
 def fmt_ms(value: float) -> str:
     """Milliseconds to two decimals."""
     return f"{value:.2f}"
-
-
-def rows_read(plans: dict[str, Any]) -> str:
-    """Rows the page 1 and deep plans read, as "page 1 / deep"."""
-    return " / ".join(f"{round(plans[label]['rows_scanned']):,}" for label in ("page1", "deep"))

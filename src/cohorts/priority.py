@@ -6,7 +6,8 @@ nothing: its calls sit in batches already sent, each waiting on a backend
 that is waiting on the worker. With the workers behind, the database answers
 at once and calls wait in the worker's own queue, in the order they came, so
 each method's latency stays close to the others'. The price is some
-throughput, as the workers' batches are smaller (docs/performance.md); with
+throughput, as the workers' batches are smaller (docs/performance.md, "CPU
+priority"); with
 the database on another host there is nothing to gain.
 
 It is opt-in (COHORTS_NICENESS, default 0): a loopback database URL may as well be

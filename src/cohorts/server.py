@@ -203,9 +203,9 @@ async def start_server(
     )
     servicer = CohortServicer(use_cases, max_response_bytes=settings.max_message_bytes)
     # Generic, not registered, handlers: grpc.aio admits registered methods'
-    # calls method by method, so under saturation each method completed about
-    # as many calls as any other and the busiest one queued (a mix's GetCohorts
-    # waited 200 ms beside ListCohorts' 35; docs/performance.md).
+    # calls method by method, so under saturation each method completes about
+    # as many calls as any other and the busiest one queues behind the rest
+    # (docs/performance.md, "Generic handlers").
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SERVICE_NAME, cohort_service_handlers(servicer)),)
     )
@@ -250,9 +250,9 @@ async def serve(
     """Serve until SIGTERM or SIGINT, then stop gracefully."""
     running = await start_server(settings, database_url=database_url, also_listen=also_listen)
     # What is alive now (modules, table metadata, descriptors, caches) lives as
-    # long as the process. Frozen, the collector stops re-scanning it: a full
-    # collection took 60-100 ms under load, and the worker served nothing
-    # meanwhile (docs/performance.md).
+    # long as the process. Frozen, the collector stops re-scanning it in every
+    # full collection, during which the worker serves nothing (docs/performance.md,
+    # "Freezing the start-up heap").
     gc.collect()
     gc.freeze()
     _log.info("CohortService listening on %s (port %d)", settings.listen, running.port)

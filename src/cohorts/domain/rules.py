@@ -96,7 +96,8 @@ def metadata_problem(metadata: dict[str, Any]) -> str | None:
     problem = _json_problem(metadata, depth=1)
     if problem:
         return problem
-    # Compact UTF-8, as storage sends it to PostgreSQL (and ~15x faster than json.dumps).
+    # Compact UTF-8, as storage sends it to PostgreSQL; orjson, not json.dumps,
+    # because every create and update pays for this check.
     try:
         size = len(orjson.dumps(metadata))
     except orjson.JSONEncodeError as error:  # e.g. an integer beyond 64 bits

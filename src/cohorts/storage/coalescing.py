@@ -13,10 +13,11 @@ its calls come. Each coalescer's Pacing sets those numbers.
 
 Under load one batch (one driver call, one pipeline, one round trip, one
 commit) then answers many calls, and that per-batch cost is what bounds the
-service (docs/performance.md). grpc.aio hands a worker's handlers one new
-call every few turns of its event loop, so calls reach a coalescer one by
-one: a batch that left as soon as nothing of its scope was on the wire held
-one or two calls under full load, and each paid a round trip of its own.
+service (docs/performance.md, "Where a call's time goes"). grpc.aio hands a
+worker's handlers one new call every few turns of its event loop, so calls
+reach a coalescer one by one: a batch that left as soon as nothing of its
+scope was on the wire held one or two calls under full load, and each paid a
+round trip of its own.
 
 KeyedReads batches reads of single rows by key (`key = ANY(keys)`) into one
 statement; SharedReads batches other reads (a List page) into one pipeline,
@@ -60,7 +61,7 @@ class RowWrite:
     One statement for a batch, rather than one per row, spares PostgreSQL the
     work it does per statement run (the executor's start-up, the table's
     CHECK constraints and generated columns read afresh) for all rows but
-    one: over a third of its CPU per row written (docs/performance.md).
+    one (docs/performance.md, "Multi-row write statements").
     """
 
     sql: str
@@ -87,22 +88,24 @@ class Pacing:
 
 
 # One batch on the wire and one more to overlap its round trip keep a scope's
-# reads moving; four gave no more throughput and a longer tail, with more
-# PostgreSQL backends contending for the workers' cores. With 3 quiet turns
-# batches stayed as small as leaving at once; 32 cost a lone read 0.3 ms
-# (docs/performance.md).
+# reads moving; more add PostgreSQL backends contending for the workers' cores,
+# and a longer tail, but no throughput. Fewer quiet turns leave batches as small
+# as leaving at once; more make a lone read wait for nothing (docs/performance.md,
+# "Batching reads and writes per scope").
 READ_PACING = Pacing(max_in_flight=2, quiet_turns=8, shared_quiet_turns=8, window_seconds=0.003)
 # A write batch costs more than a read batch (a commit that waits for the WAL
 # flush), so once writes are coming, a batch waits through longer quiet
 # spells: CreateCohort and UpdateCohort served more per core. A lone write
 # leaves as a read does: writes scattered among reads (the mixed load) that
-# all waited the longer spell had a longer tail (docs/performance.md).
+# all waited the longer spell had a longer tail (docs/performance.md,
+# "Batching reads and writes per scope").
 WRITE_PACING = Pacing(max_in_flight=2, quiet_turns=8, shared_quiet_turns=32, window_seconds=0.010)
 
 MAX_BATCH_KEYS = 100
 MAX_BATCH_WRITES = 32
-# A batch's rows are loaded in one step of the event loop: eight List pages
-# (about 3 ms of loading) keep the other calls moving.
+# A batch's rows are loaded in one step of the event loop, during which the
+# worker serves nothing else: a few List pages at a time keep the other calls
+# moving (docs/performance.md, "Batching reads and writes per scope").
 MAX_BATCH_READS = 8
 
 

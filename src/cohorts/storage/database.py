@@ -69,8 +69,9 @@ class UnitState:
     """What every unit of work that borrows a pooled connection reuses on it.
 
     A cursor or an adapter context per statement costs its construction
-    (adapters, transformer) on every call, about 15% of a pipelined unit's
-    driver time; a unit runs one statement at a time, so one of each serves
+    (adapters, transformer) on every call, and a unit's trip to the database
+    is the service's own cost per call (docs/performance.md, "Where a call's
+    time goes"); a unit runs one statement at a time, so one of each serves
     them all. The statements prepared on the connection live as long as it does.
     """
 

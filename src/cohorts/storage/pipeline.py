@@ -2,9 +2,9 @@
 
 A unit of work outside a transaction always sends the same shape: its scope,
 then one statement once per parameter set, then one Sync. psycopg's own
-pipeline handles any mix of cursors, statements and results, and for this
-shape it cost the service's Python process about 100 µs more per batch than
-the protocol needs (docs/performance.md). This sends the same protocol messages
+pipeline handles any mix of cursors, statements and results, and on this
+shape spends client CPU on bookkeeping the protocol does not need, once per
+batch (docs/performance.md, "The libpq pipeline"). This sends the same protocol messages
 through psycopg's libpq wrapper (`psycopg.pq`), with psycopg's adapters
 (`Transformer`) for parameters and rows, and keeps every statement prepared
 on its connection from its first run (psycopg prepares after the fifth).

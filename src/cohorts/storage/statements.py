@@ -2,7 +2,8 @@
 
 SQLAlchemy builds and renders every statement (so the table definition has
 one source); psycopg executes the text directly, which costs a fraction of
-SQLAlchemy's async execution path on the request path (docs/performance.md).
+SQLAlchemy's async execution path on the request path (docs/performance.md,
+"Stored wire encodings").
 """
 
 from __future__ import annotations

@@ -53,7 +53,8 @@ _SCOPE = (
 # In PostgreSQL's default mode ("auto") a prepared statement is planned for its
 # values on every run unless its generic plan is estimated to cost no more;
 # GetCohort's `id = ANY(...)` never settled, and under row-level security the
-# planning cost more than the read (docs/performance.md). A read by key or a
+# planning cost more than the read (docs/performance.md, "Plan cache modes").
+# A read by key or a
 # write of one row by key has one sensible plan whatever the values, so those
 # run on the statement's generic plan, made once per connection.
 _GENERIC_PLAN = "force_generic_plan"

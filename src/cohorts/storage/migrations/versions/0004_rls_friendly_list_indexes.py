@@ -2,14 +2,15 @@
 
 Under RLS PostgreSQL applies the policy before any condition built from a
 function not marked LEAKPROOF, so such conditions cannot be index conditions.
-Measured at 1M rows (docs/performance.md):
+What bench.list_depth found at 1M rows (docs/performance.md, "Keyset pages
+under row-level security"):
 
 - Nullable sort keys were ordered through COALESCE(...) expressions, which are
   not leakproof: deep pages filtered instead of seeking. They now sort on
   stored generated columns (plain columns compare with leakproof operators).
 - The policy's `coalesce(app) = '' OR app_id = app` made the planner expect
-  0.5% of a tenant's rows and choose full-tenant sorts; the CASE form is
-  estimated sensibly.
+  a tiny fraction of a tenant's rows and choose full-tenant sorts; the CASE
+  form is estimated sensibly.
 - No index served a status filter ordered by start date.
 - jsonb containment (`tags:"x"`, `metadata.k:"v"`) and key existence
   (`metadata.k:*`) can use their GIN indexes only when their functions are

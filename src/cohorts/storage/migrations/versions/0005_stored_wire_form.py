@@ -1,7 +1,7 @@
 """Keep each cohort's API encoding beside its row, so reads need not rebuild it.
 
 Building a Cohort message from 28 columns in Python cost ListCohorts most of
-its time (about 60 us a row; docs/performance.md). Every write now also
+its time (docs/performance.md, "Stored wire encodings"). Every write now also
 stores the encoded message (`wire`) and the version of the encoding that
 produced it (`wire_format`); a read serves `wire` when its format is the
 current one and rebuilds the message from the columns otherwise. Rows from

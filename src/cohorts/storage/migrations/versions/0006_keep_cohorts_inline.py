@@ -8,9 +8,8 @@ every insert and update wrote it to the TOAST table and its index, and every
 GetCohort and ListCohorts of such a row fetched it back from there.
 `toast_tuple_target` raises the size a row must pass before that happens to
 the most a heap page holds; larger rows are still compressed and moved out of
-line as before. Measured with the benchmark's 1 KiB-metadata cohort,
-multi-row inserts into copies of the table (docs/performance.md): 58-60 us
-a row of PostgreSQL's time out of line, 44-46 us inline.
+line as before (docs/performance.md, "Stored wire encodings", has the
+measurement).
 
 It only changes how rows written from now on are stored; existing rows move
 when they are next written.
