@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": scenarios,
         "workers_comparison": workers_comparison,
         "growth": growth,
+        "tenant_traffic": main_run["tenant_traffic"],
         "pgbench_scripts": main_run["pgbench_scripts"],
         "result_file": shown(result_file),
         "seconds": round(time.monotonic() - started, 1),
