@@ -19,7 +19,7 @@ from cohorts.domain.caller import Caller
 from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import TenantBusy
 from cohorts.service.cohorts import CohortUseCases, ListRequest
-from cohorts.service.tenant_limits import TenantConcurrency
+from cohorts.service.tenant_limits import COSTLY_RESTRICTIONS, TenantConcurrency
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import StatementCounter, on_use_cases
 
@@ -73,3 +73,32 @@ def test_tenant_busy_is_resource_exhausted_with_its_reason_and_retry_info():
     packed = status_pb2.Status.FromString(details).details
     assert packed[0].Unpack(info) and info.reason == "TENANT_BUSY"
     assert packed[1].Unpack(retry) and retry.retry_delay.seconds >= 1
+
+
+def test_a_tenants_costly_lists_take_turns_while_its_cheap_list_runs_beside_them(
+    database_url: str,
+):
+    caller = _caller()
+    costly = ListRequest(
+        page_size=10, filter=" OR ".join(f'name = "n{i}"' for i in range(COSTLY_RESTRICTIONS + 1))
+    )
+
+    async def work(factory: SqlUnitOfWorkFactory, cases: CohortUseCases) -> None:
+        created = (await cases.create(caller, CohortContent(name="n1"))).cohort.id
+        lists = StatementCounter(lambda sql: sql.lstrip().startswith("SELECT"))
+        factory.statement_hooks.append(lists.hook)
+        with psycopg.connect(database_url) as blocker:
+            blocker.execute("LOCK TABLE cohorts IN ACCESS EXCLUSIVE MODE")
+            heavy = [asyncio.create_task(cases.list(caller, costly)) for _ in range(2)]
+            cheap = asyncio.create_task(_ids(cases, caller))
+            await asyncio.sleep(0.3)
+            # One costly List and the cheap one are in PostgreSQL; the second
+            # costly List waits for the first instead of sharing its pipeline.
+            assert lists.on_wire == 2
+            blocker.commit()
+        pages = await asyncio.gather(*heavy)
+        assert [[c.cohort.id for c in page.cohorts] for page in pages] == [[created]] * 2
+        assert await cheap == [created]
+        assert lists.sent == 3
+
+    on_use_cases(database_url, work, lists_per_tenant=TenantConcurrency(running=2, waiting=8))

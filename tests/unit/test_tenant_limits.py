@@ -7,6 +7,8 @@ import asyncio
 import pytest
 
 from cohorts.domain.errors import TenantBusy
+from cohorts.service.filter_parser import parse_filter
+from cohorts.service.list_query import restriction_count
 from cohorts.service.tenant_limits import TenantConcurrency
 
 
@@ -86,3 +88,9 @@ async def _a_failing_call_gives_its_place_back() -> None:
 def test_limits_below_one_running_are_refused():
     with pytest.raises(ValueError, match="running"):
         TenantConcurrency(running=0, waiting=1)
+
+
+def test_a_filters_restrictions_are_counted_through_and_or_and_not():
+    filter_ = parse_filter('name = "a" AND (status = COHORT_STATUS_ACTIVE OR NOT tags:"x")')
+    assert restriction_count(filter_) == 3
+    assert restriction_count(None) == 0

@@ -36,12 +36,16 @@ from cohorts.domain.errors import (
 )
 from cohorts.domain.rules import cohort_id_violations, content_violations, request_id_violations
 from cohorts.service.filter_parser import parse_filter, parse_order_by
-from cohorts.service.list_query import DEFAULT_ORDER
+from cohorts.service.list_query import DEFAULT_ORDER, restriction_count
 from cohorts.service.page_tokens import PageTokenCodec, query_fingerprint
 from cohorts.service.ports import CohortRepository, ListQuery, UnitOfWorkFactory
 from cohorts.service.row_turns import RowTurns
 from cohorts.service.stored_cohort import CohortCodec, StoredCohort
-from cohorts.service.tenant_limits import TenantConcurrency
+from cohorts.service.tenant_limits import (
+    COSTLY_LISTS_RUNNING,
+    COSTLY_RESTRICTIONS,
+    TenantConcurrency,
+)
 
 Clock = Callable[[], datetime]
 
@@ -105,6 +109,11 @@ class CohortUseCases:
         self._clock = clock
         self._row_turns = RowTurns()
         self._lists_per_tenant = lists_per_tenant
+        self._costly_lists_per_tenant = (
+            TenantConcurrency(running=COSTLY_LISTS_RUNNING, waiting=lists_per_tenant.waiting)
+            if lists_per_tenant
+            else None
+        )
 
     async def get(self, caller: Caller, cohort_id: str) -> StoredCohort:
         """The cohort, soft-deleted or not."""
@@ -254,7 +263,11 @@ class CohortUseCases:
             after=after,
             limit=limit + 1,
         )
+        costly = self._costly_lists_per_tenant
         async with (
+            costly.slot(caller.tenant_id)
+            if costly and restriction_count(filter_) > COSTLY_RESTRICTIONS
+            else nullcontext(),
             self._lists_per_tenant.slot(caller.tenant_id)
             if self._lists_per_tenant
             else nullcontext(),

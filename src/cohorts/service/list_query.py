@@ -124,6 +124,18 @@ class Not:
 
 Filter = Compare | NamePrefix | HasItem | HasKey | And | Or | Not
 
+
+def restriction_count(filter_: Filter | None) -> int:
+    """How many restrictions (comparisons, prefix, has-item and has-key tests) a filter holds."""
+    if filter_ is None:
+        return 0
+    if isinstance(filter_, And | Or):
+        return sum(restriction_count(operand) for operand in filter_.operands)
+    if isinstance(filter_, Not):
+        return restriction_count(filter_.operand)
+    return 1
+
+
 # order_by (AIP-132): these fields, each ascending unless followed by `desc`.
 # Each is also the name of the column storage sorts by and reads positions from.
 ORDERABLE_FIELDS = (

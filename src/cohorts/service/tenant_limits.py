@@ -2,8 +2,10 @@
 
 A worker runs at most `running` Lists of one tenant at a time; up to `waiting`
 more queue behind them, and any beyond that are refused with TenantBusy. The
-other tenants' calls never wait here. Why Lists and how the bound was chosen:
-docs/performance.md, "Fairness between tenants".
+other tenants' calls never wait here. A List whose filter holds more than
+COSTLY_RESTRICTIONS restrictions, which no index serves in full, also takes
+one of the tenant's COSTLY_LISTS_RUNNING places for costly Lists. Why Lists,
+and how the bounds were chosen: docs/performance.md, "Fairness between tenants".
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from cohorts.domain.errors import TenantBusy
+
+COSTLY_RESTRICTIONS = 8
+COSTLY_LISTS_RUNNING = 1
 
 
 class _TenantGate:
@@ -30,6 +35,7 @@ class TenantConcurrency:
         if running < 1 or waiting < 0:
             raise ValueError("running must be at least 1 and waiting at least 0")
         self._running = running
+        self.waiting = waiting
         self._capacity = running + waiting
         self._gates: dict[str, _TenantGate] = {}
 
