@@ -9,7 +9,7 @@ import pytest
 from cohorts.domain.errors import TenantBusy
 from cohorts.service.filter_parser import parse_filter
 from cohorts.service.list_query import restriction_count
-from cohorts.service.tenant_limits import TenantConcurrency
+from cohorts.service.tenant_limits import TenantConcurrency, TenantTimeBudget
 
 
 async def _hold(limit: TenantConcurrency, tenant: str, release: asyncio.Event) -> None:
@@ -94,3 +94,53 @@ def test_a_filters_restrictions_are_counted_through_and_or_and_not():
     filter_ = parse_filter('name = "a" AND (status = COHORT_STATUS_ACTIVE OR NOT tags:"x")')
     assert restriction_count(filter_) == 3
     assert restriction_count(None) == 0
+
+
+class _FakeTime:
+    """A clock that moves only when the code under test sleeps or the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def _spend(budget: TenantTimeBudget, time: _FakeTime, tenant: str, seconds: float) -> None:
+    async with budget.spend(tenant):
+        time.now += seconds
+
+
+def test_a_tenant_past_its_burst_waits_until_its_share_of_time_has_drained():
+    time = _FakeTime()
+    budget = TenantTimeBudget(share=0.25, burst_seconds=0.5, clock=time.clock, sleep=time.sleep)
+    asyncio.run(_spend(budget, time, "heavy", 1.5))  # within nothing owed: no wait
+    assert time.slept == [] and budget.debt("heavy") == 1.5
+    asyncio.run(_spend(budget, time, "heavy", 0.1))
+    assert time.slept == [pytest.approx((1.5 - 0.5) / 0.25)]  # waits 4 s for 1 s of excess
+    asyncio.run(_spend(budget, time, "light", 0.1))  # another tenant never waits
+    assert len(time.slept) == 1
+
+
+def test_a_tenant_within_its_share_never_waits():
+    time = _FakeTime()
+    budget = TenantTimeBudget(share=0.25, burst_seconds=0.5, clock=time.clock, sleep=time.sleep)
+    for _ in range(50):
+        asyncio.run(_spend(budget, time, "steady", 0.2))
+        time.now += 1.0  # 0.2 s of every 1.2 s: under a quarter
+    assert time.slept == []
+    assert budget.debt("steady") == 0.0
+
+
+def test_a_budget_forgets_tenants_that_owe_nothing_once_it_remembers_many():
+    time = _FakeTime()
+    budget = TenantTimeBudget(share=0.5, burst_seconds=0.0, clock=time.clock, sleep=time.sleep)
+    for n in range(3_000):
+        asyncio.run(_spend(budget, time, f"t{n}", 0.001))
+        time.now += 1.0
+    assert len(budget._debts) <= 1_025

@@ -42,9 +42,12 @@ from cohorts.service.ports import CohortRepository, ListQuery, UnitOfWorkFactory
 from cohorts.service.row_turns import RowTurns
 from cohorts.service.stored_cohort import CohortCodec, StoredCohort
 from cohorts.service.tenant_limits import (
+    COSTLY_BURST_SECONDS,
     COSTLY_LISTS_RUNNING,
     COSTLY_RESTRICTIONS,
+    COSTLY_SHARE,
     TenantConcurrency,
+    TenantTimeBudget,
 )
 
 Clock = Callable[[], datetime]
@@ -111,6 +114,11 @@ class CohortUseCases:
         self._lists_per_tenant = lists_per_tenant
         self._costly_lists_per_tenant = (
             TenantConcurrency(running=COSTLY_LISTS_RUNNING, waiting=lists_per_tenant.waiting)
+            if lists_per_tenant
+            else None
+        )
+        self._costly_list_time = (
+            TenantTimeBudget(share=COSTLY_SHARE, burst_seconds=COSTLY_BURST_SECONDS)
             if lists_per_tenant
             else None
         )
@@ -264,10 +272,11 @@ class CohortUseCases:
             limit=limit + 1,
         )
         costly = self._costly_lists_per_tenant
+        costly_time = self._costly_list_time
+        is_costly = restriction_count(filter_) > COSTLY_RESTRICTIONS
         async with (
-            costly.slot(caller.tenant_id)
-            if costly and restriction_count(filter_) > COSTLY_RESTRICTIONS
-            else nullcontext(),
+            costly.slot(caller.tenant_id) if costly and is_costly else nullcontext(),
+            costly_time.spend(caller.tenant_id) if costly_time and is_costly else nullcontext(),
             self._lists_per_tenant.slot(caller.tenant_id)
             if self._lists_per_tenant
             else nullcontext(),
