@@ -12,9 +12,10 @@ tenant the planner imagined, and ten to twenty times the cost of the lookups
 for a tenant of ten thousand cohorts (docs/performance.md, "Plans for many
 tenants").
 
-A fixed `n_distinct` for tenant_id makes an unknown tenant a tenth of the
-table in every estimate, so generic plans stay right for the largest tenants
-and cost the small ones nothing that matters. Plans made for a known tenant
+A fixed `n_distinct` of 1 for tenant_id makes an unknown tenant the whole
+table in every estimate, so generic plans stay right for the largest tenant
+whatever the table's size, and cost the small ones nothing that matters (a
+tenth of the table was not enough while the table was small). Plans made for a known tenant
 still use its own frequency where the statistics have one. ANALYZE applies
 it at once rather than at the next autovacuum.
 
@@ -29,7 +30,7 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-TENANTS_TO_PLAN_FOR = 10
+TENANTS_TO_PLAN_FOR = 1
 
 
 def upgrade() -> None:
