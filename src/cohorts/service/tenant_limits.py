@@ -130,4 +130,3 @@ class TenantTimeBudget:
     def _forget_paid(self, now: float) -> None:
         for tenant_id in [t for t in self._debts if self._owed(t, now) == 0.0]:
             del self._debts[tenant_id]
-
