@@ -250,3 +250,99 @@ def test_a_connection_lost_mid_pipeline_marks_the_database_unavailable_at_once(
         assert factory.status.available is False
 
     on_use_cases(database_url, work)
+
+
+async def _run_segments(
+    connection: psycopg.AsyncConnection[Any], *segments: Statements
+) -> list[pipeline.Outcome]:
+    return await pipeline.run_segments(
+        connection,
+        unit_state(connection).transformer,
+        unit_state(connection).prepared,
+        [pipeline.Segment(statements, binary=False) for statements in segments],
+    )
+
+
+def test_segments_of_one_round_trip_commit_or_fail_each_on_their_own(database_url: str):
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
+        await connection.execute("CREATE TEMP TABLE t (id int PRIMARY KEY)")
+        insert = "INSERT INTO t VALUES (%(id)s) RETURNING id"
+        first, failing, last = await _run_segments(
+            connection,
+            [(insert, {"id": 1})],
+            [(insert, {"id": 2}), ("SELECT 1 / %(zero)s::int", {"zero": 0})],
+            [(insert, {"id": 3})],
+        )
+        assert first == [[(1,)]]
+        assert isinstance(failing, psycopg.errors.DivisionByZero)
+        assert last == [[(3,)]]
+        # The failing segment's insert rolled back with it; its neighbours committed.
+        assert await _run(connection, [("SELECT array_agg(id ORDER BY id) FROM t", {})]) == [
+            [([1, 3],)]
+        ]
+        assert connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+    _on_connection(database_url, work)
+
+
+def test_each_segment_runs_under_its_own_settings(database_url: str):
+    # What row-level security rests on: a segment's set_config(..., true)
+    # ends with its own implicit transaction, so the next segment never sees it.
+    scope = "SELECT set_config('app.tenant_id', %(tenant)s, true)"
+    seen = "SELECT current_setting('app.tenant_id', true)"
+
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
+        outcomes = await _run_segments(
+            connection,
+            [(scope, {"tenant": "tenant-a"}), (seen, {})],
+            [(seen, {})],
+            [(scope, {"tenant": "tenant-b"}), (seen, {})],
+        )
+        assert [outcome[-1] for outcome in outcomes] == [  # type: ignore[index]
+            [("tenant-a",)],
+            [("",)],
+            [("tenant-b",)],
+        ]
+
+    _on_connection(database_url, work)
+
+
+def test_a_statement_whose_first_segment_failed_is_prepared_again_by_the_next(
+    database_url: str,
+):
+    # The first segment fails before its Parse of the statement runs, so that
+    # Parse never happens: the next segment must not count on it.
+    doubled = "SELECT %(n)s::int * 2"
+
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
+        failing, ok, again = await _run_segments(
+            connection,
+            [("SELECT 1 / %(zero)s::int", {"zero": 0}), (doubled, {"n": 1})],
+            [(doubled, {"n": 2})],
+            [(doubled, {"n": 3})],
+        )
+        assert isinstance(failing, psycopg.errors.DivisionByZero)
+        assert (ok, again) == ([[(4,)]], [[(6,)]])
+        # Prepared twice in one round trip, kept once: the spare is closed
+        # with the connection's next pipeline.
+        await _run(connection, [("SELECT 1", {})])
+        assert sorted(await _prepared_here(connection)) == [
+            "SELECT $1::int * 2",
+            "SELECT 1",
+            "SELECT 1 / $1::int",
+        ]
+
+    _on_connection(database_url, work)
+
+
+def test_a_segment_whose_values_cannot_be_sent_fails_alone(database_url: str):
+    async def work(connection: psycopg.AsyncConnection[Any]) -> None:
+        unsendable, ok = await _run_segments(
+            connection,
+            [("SELECT %(value)s::text", {"value": object()})],
+            [("SELECT %(n)s::int + 1", {"n": 1})],
+        )
+        assert isinstance(unsendable, psycopg.ProgrammingError)
+        assert ok == [[(2,)]]
+
+    _on_connection(database_url, work)

@@ -1,23 +1,10 @@
 """Concurrent single-row reads and writes of one scope, sent to the database in batches.
 
-Natural batching, as in DataLoader or group commit: a call that finds no
-batch forming for its statement and scope starts one, and the batch gathers
-calls until some turns of the event loop pass with none joining, or for a
-window at most, or until it is full. A lone call therefore leaves within
-microseconds, while under load, when calls keep coming, one batch collects
-many. With the most batches of its scope out that its coalescer allows, a
-new batch waits for one of them to return instead. A batch that fills up
-stops gathering; while the scope's cap is out it waits its turn behind the
-full batches before it, so a scope never has more on the wire, however fast
-its calls come. Each coalescer's Pacing sets those numbers.
-
-Under load one batch (one driver call, one pipeline, one round trip, one
-commit) then answers many calls, and that per-batch cost is what bounds the
-service (docs/performance.md, "Where a call's time goes"). grpc.aio hands a
-worker's handlers one new call every few turns of its event loop, so calls
-reach a coalescer one by one: a batch that left as soon as nothing of its
-scope was on the wire held one or two calls under full load, and each paid a
-round trip of its own.
+Each coalescer batches calls of one statement and scope (storage/batching.py,
+with its own Pacing). Under load one batch (one pipeline, one statement where
+it can, one commit) then answers many calls of a busy tenant and
+application; the batches of many scopes then share round trips
+(storage/round_trips.py).
 
 KeyedReads batches reads of single rows by key (`key = ANY(keys)`) into one
 statement; SharedReads batches other reads (a List page) into one pipeline,
@@ -29,14 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import StorageUnavailable
 from cohorts.service.deadlines import request_deadline, seconds_remaining
+from cohorts.storage.batching import Batch, Coalescer, Pacing
 
 Row = tuple[Any, ...]
 # Runs one statement in the caller's scope within the current request deadline
@@ -69,24 +56,6 @@ class RowWrite:
     shared: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Pacing:
-    """When a coalescer's batches leave."""
-
-    # Batches of one scope on the wire at once.
-    max_in_flight: int
-    # A batch leaves once this many turns of the event loop have passed
-    # without a new call joining it: quiet_turns while it holds one call,
-    # shared_quiet_turns once another has joined. grpc.aio starts one new call
-    # every few turns, so under load calls keep joining; once they stop,
-    # waiting longer gains nothing.
-    quiet_turns: int
-    shared_quiet_turns: int
-    # The longest a batch gathers: under load a fraction of a call's latency,
-    # and it multiplies the batch.
-    window_seconds: float
-
-
 # One batch on the wire and one more to overlap its round trip keep a scope's
 # reads moving; more add PostgreSQL backends contending for the workers' cores,
 # and a longer tail, but no throughput. Fewer quiet turns leave batches as small
@@ -109,117 +78,6 @@ MAX_BATCH_WRITES = 32
 MAX_BATCH_READS = 8
 
 
-class _Batch:
-    """Calls waiting to go out together: one statement, one scope."""
-
-    __slots__ = ("batch_id", "caller", "joined", "leave_by", "queued", "sent")
-
-    def __init__(self, batch_id: Hashable, caller: Caller) -> None:
-        self.batch_id = batch_id
-        self.caller = caller
-        self.joined = 0  # calls that joined, a key asked for twice counted twice
-        # When a gathering batch leaves at the latest (loop time); None for one
-        # formed at the cap, which leaves when a batch on the wire returns.
-        self.leave_by: float | None = None
-        self.queued = False  # done gathering, waiting for a batch on the wire to return
-        self.sent = False
-
-    def size(self) -> int:
-        raise NotImplementedError
-
-
-B = TypeVar("B", bound=_Batch)
-
-
-class _Coalescer(Generic[B]):
-    """When batches of one statement and scope leave (see the module docstring)."""
-
-    def __init__(self, pacing: Pacing) -> None:
-        self.pacing = pacing
-        self._forming: dict[Hashable, B] = {}
-        self._queued: dict[Hashable, deque[B]] = {}
-        self._in_flight: dict[Hashable, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _forming_batch(self, batch_id: Hashable, new: Callable[[], B]) -> B:
-        """The batch forming for batch_id, started (and its departure planned) if none is."""
-        batch = self._forming.get(batch_id)
-        if batch is not None:
-            return batch
-        batch = new()
-        self._forming[batch_id] = batch
-        if self._in_flight.get(batch_id, 0) >= self.pacing.max_in_flight:
-            return batch  # the first batch to come back sends it (_finished)
-        loop = asyncio.get_running_loop()
-        batch.leave_by = loop.time() + self.pacing.window_seconds
-        loop.call_soon(self._gather, batch, 0, 0)
-        return batch
-
-    def _gather(self, batch: B, joined_before: int, quiet_turns: int) -> None:
-        """Send batch once enough turns of the loop pass with no call joining it (Pacing)."""
-        if batch.sent or batch.queued:
-            return
-        joined = batch.joined
-        quiet_turns = quiet_turns + 1 if joined == joined_before else 0
-        loop = asyncio.get_running_loop()
-        leave_by = batch.leave_by
-        assert leave_by is not None  # only gathering batches are scheduled here
-        pacing = self.pacing
-        enough = pacing.quiet_turns if joined < 2 else pacing.shared_quiet_turns
-        if quiet_turns >= enough or loop.time() >= leave_by:
-            self._send(batch)
-        else:
-            loop.call_soon(self._gather, batch, joined, quiet_turns)
-
-    def _send(self, batch: B) -> None:
-        """Send batch, or close it to new calls and queue it while the scope's cap is out."""
-        if batch.sent or batch.queued:
-            return
-        batch_id = batch.batch_id
-        if self._forming.get(batch_id) is batch:
-            del self._forming[batch_id]
-        if self._in_flight.get(batch_id, 0) >= self.pacing.max_in_flight:
-            batch.queued = True
-            self._queued.setdefault(batch_id, deque()).append(batch)
-            return
-        self._launch(batch)
-
-    def _launch(self, batch: B) -> None:
-        batch.sent = True
-        self._in_flight[batch.batch_id] = self._in_flight.get(batch.batch_id, 0) + 1
-        task = asyncio.create_task(self._executed(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _executed(self, batch: B) -> None:
-        try:
-            await self._execute(batch)
-        finally:
-            self._finished(batch.batch_id)
-
-    async def _execute(self, batch: B) -> None:
-        raise NotImplementedError
-
-    def _finished(self, batch_id: Hashable) -> None:
-        left = self._in_flight[batch_id] - 1
-        if left:
-            self._in_flight[batch_id] = left
-        else:
-            del self._in_flight[batch_id]
-        # Full batches go first, in the order they filled: they are older
-        # than any batch still gathering.
-        queued = self._queued.get(batch_id)
-        if queued:
-            next_batch = queued.popleft()
-            if not queued:
-                del self._queued[batch_id]
-            self._launch(next_batch)
-            return
-        waiting = self._forming.get(batch_id)
-        if waiting is not None and waiting.leave_by is None:
-            self._send(waiting)
-
-
 def _deadline_of_caller() -> float | None:
     """The current request's deadline (monotonic), or None without one."""
     remaining = seconds_remaining()
@@ -230,10 +88,11 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
-class _ReadBatch(_Batch):
+class _ReadBatch(Batch):
     """Reads of one statement and scope: many keys."""
 
     __slots__ = (
+        "caller",
         "sql",
         "params",
         "keys_param",
@@ -254,7 +113,8 @@ class _ReadBatch(_Batch):
         key_index: int,
         binary: bool,
     ) -> None:
-        super().__init__(batch_id, caller)
+        super().__init__(batch_id)
+        self.caller = caller
         self.sql = sql
         self.params = params
         self.keys_param = keys_param
@@ -304,7 +164,7 @@ def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
         future.set_exception(error)
 
 
-class KeyedReads(_Coalescer[_ReadBatch]):
+class KeyedReads(Coalescer[_ReadBatch]):
     """Coalesces concurrent `WHERE key = ANY(keys)` reads of the same statement and scope."""
 
     def __init__(self, run: RunStatement, *, pacing: Pacing = READ_PACING) -> None:
@@ -374,15 +234,16 @@ class _PendingStatement:
         self.deadline = _deadline_of_caller()
 
 
-class _StatementBatch(_Batch):
+class _StatementBatch(Batch):
     """Runs of one statement and scope, each with its own parameters."""
 
-    __slots__ = ("statement", "binary", "runs")
+    __slots__ = ("caller", "statement", "binary", "runs")
 
     def __init__(
         self, batch_id: Hashable, caller: Caller, statement: str | RowWrite, binary: bool
     ) -> None:
-        super().__init__(batch_id, caller)
+        super().__init__(batch_id)
+        self.caller = caller
         self.statement = statement
         self.binary = binary
         self.runs: list[_PendingStatement] = []
@@ -395,7 +256,7 @@ class _StatementBatch(_Batch):
         self.runs.append(run)
 
 
-class _SharedPipelines(_Coalescer[_StatementBatch]):
+class _SharedPipelines(Coalescer[_StatementBatch]):
     """Runs a statement once per caller, for all the callers of a batch, in one pipeline.
 
     One round trip and one implicit transaction: the runs of a batch succeed
