@@ -56,8 +56,11 @@ def test_gets_of_many_tenants_share_a_round_trip_and_each_sees_only_its_own(data
             c.tenant_id for c in callers
         ]
         assert isinstance(others, NotFound), others
-        # One segment a scope: the first tenant's two Gets share one statement.
-        assert counted.segments == [len(callers)]
+        # One segment a scope (the first tenant's two Gets share one
+        # statement), and scopes share round trips: the first leaves at once,
+        # the others gather while it is out.
+        assert sum(counted.segments) == len(callers)
+        assert len(counted.segments) < len(callers), counted.segments
 
     on_use_cases(database_url, work)
 

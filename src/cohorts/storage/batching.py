@@ -29,15 +29,17 @@ from typing import Generic, TypeVar
 class Pacing:
     """When a coalescer's batches leave."""
 
-    # Batches of one scope on the wire at once.
+    # Batches of one batch id on the wire at once.
     max_in_flight: int
     # A batch leaves once this many turns of the event loop have passed
     # without a new call joining it: quiet_turns while it holds one call,
     # shared_quiet_turns once another has joined. grpc.aio starts one new call
     # every few turns, so under load calls keep joining; once they stop,
-    # waiting longer gains nothing.
-    quiet_turns: int
-    shared_quiet_turns: int
+    # waiting longer gains nothing. None: no counting of turns; a batch
+    # leaves at once while none of its id is on the wire, and otherwise
+    # gathers for the window.
+    quiet_turns: int | None
+    shared_quiet_turns: int | None
     # The longest a batch gathers: under load a fraction of a call's latency,
     # and it multiplies the batch.
     window_seconds: float
@@ -85,7 +87,12 @@ class Coalescer(Generic[B]):
             return batch  # the first batch to come back sends it (_finished)
         loop = asyncio.get_running_loop()
         batch.leave_by = loop.time() + self.pacing.window_seconds
-        loop.call_soon(self._gather, batch, 0, 0)
+        if self.pacing.quiet_turns is not None:
+            loop.call_soon(self._gather, batch, 0, 0)
+        elif self._in_flight.get(batch_id, 0):
+            loop.call_at(batch.leave_by, self._send, batch)
+        else:
+            loop.call_soon(self._send, batch)
         return batch
 
     def _gather(self, batch: B, joined_before: int, quiet_turns: int) -> None:
@@ -99,6 +106,7 @@ class Coalescer(Generic[B]):
         assert leave_by is not None  # only gathering batches are scheduled here
         pacing = self.pacing
         enough = pacing.quiet_turns if joined < 2 else pacing.shared_quiet_turns
+        assert enough is not None  # only batches paced by turns are scheduled here
         if quiet_turns >= enough or loop.time() >= leave_by:
             self._send(batch)
         else:

@@ -27,12 +27,12 @@ from cohorts.storage.batching import Batch, Coalescer, Pacing
 
 Row = tuple[Any, ...]
 # Runs one statement in the caller's scope within the current request deadline
-# (the last argument asks for binary-format results).
-RunStatement = Callable[[Caller, str, dict[str, Any], bool], Awaitable[list[Row]]]
+# (then: whether results come in binary format, and how many calls it answers).
+RunStatement = Callable[[Caller, str, dict[str, Any], bool, int], Awaitable[list[Row]]]
 Statement = tuple[str, dict[str, Any]]
 # Runs statements in the caller's scope, in one pipeline and one implicit
-# transaction: each statement's rows (the last argument as for RunStatement).
-RunStatements = Callable[[Caller, list[Statement], bool], Awaitable[list[list[Row]]]]
+# transaction: each statement's rows (the last arguments as for RunStatement).
+RunStatements = Callable[[Caller, list[Statement], bool, int], Awaitable[list[list[Row]]]]
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -213,7 +213,7 @@ class KeyedReads(Coalescer[_ReadBatch]):
         try:
             params = {**batch.params, batch.keys_param: list(batch.waiters)}
             with request_deadline(batch.seconds_remaining()):
-                rows = await self._run(batch.caller, batch.sql, params, batch.binary)
+                rows = await self._run(batch.caller, batch.sql, params, batch.binary, batch.joined)
         except BaseException as error:  # every waiter hears of it; nothing is retried here
             batch.fail(error)
             if not isinstance(error, Exception):
@@ -316,7 +316,9 @@ class _SharedPipelines(Coalescer[_StatementBatch]):
         try:
             statements, rows_of_runs = self._statements(batch, runs)
             with request_deadline(self._seconds_remaining(runs)):
-                results = rows_of_runs(await self._run(batch.caller, statements, batch.binary))
+                results = rows_of_runs(
+                    await self._run(batch.caller, statements, batch.binary, len(runs))
+                )
         except Exception as error:
             if len(runs) == 1 or isinstance(error, StorageUnavailable):
                 for run in runs:
@@ -338,7 +340,7 @@ class _SharedPipelines(Coalescer[_StatementBatch]):
         try:
             with request_deadline(_remaining(run.deadline)):
                 (rows,) = await self._run(
-                    batch.caller, [(_single_sql(batch.statement), run.params)], batch.binary
+                    batch.caller, [(_single_sql(batch.statement), run.params)], batch.binary, 1
                 )
         except Exception as error:
             _fail(run.future, error)

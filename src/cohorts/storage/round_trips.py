@@ -22,14 +22,17 @@ from cohorts.domain.errors import DeadlineExceeded
 from cohorts.storage.batching import Batch, Coalescer, Pacing
 from cohorts.storage.pipeline import Outcome, Row, Segment
 
-# A round trip gathers through more quiet turns than a scope's batch: a batch
-# of any scope may join it, and each that does saves a round trip. Idle, the
-# loop's turns are microseconds and a lone batch barely waits; under load
-# they are long and the window bounds the wait (docs/performance.md,
+# A round trip leaves at once while none is out, so a lone call never waits;
+# otherwise it gathers the batches of every scope for the window, or until it
+# carries ENOUGH_CALLS. Counting the event loop's turns, as a scope's batch
+# does, cost more CPU than the round trips it saved (docs/performance.md,
 # "Batching across tenants").
 ROUND_TRIP_PACING = Pacing(
-    max_in_flight=2, quiet_turns=64, shared_quiet_turns=64, window_seconds=0.003
+    max_in_flight=2, quiet_turns=None, shared_quiet_turns=None, window_seconds=0.003
 )
+# A round trip that carries this many calls leaves: a busy scope's batch
+# already does, and would only wait longer for others to join it.
+ENOUGH_CALLS = 8
 MAX_SEGMENTS = 64
 
 # Runs segments in one pipeline on one connection; the second argument is how
@@ -73,8 +76,12 @@ class SharedRoundTrips(Coalescer[_RoundTrip]):
         self._run = run
         self._max_segments = max_segments
 
-    async def run(self, segment: Segment, *, send_by: float | None) -> list[list[Row]]:
+    async def run(
+        self, segment: Segment, *, send_by: float | None, calls: int = 1
+    ) -> list[list[Row]]:
         """segment's rows, each statement's; its error raised.
+
+        calls: how many callers' calls the segment carries (a scope's batch).
 
         send_by (time.monotonic()): a segment still waiting then fails with
         DeadlineExceeded instead of being sent. A caller cancelled while its
@@ -82,9 +89,9 @@ class SharedRoundTrips(Coalescer[_RoundTrip]):
         """
         round_trip = self._forming_batch(None, _RoundTrip)
         waiting = _Waiting(segment, asyncio.get_running_loop().create_future(), send_by)
-        round_trip.joined += 1
+        round_trip.joined += calls
         round_trip.waiting.append(waiting)
-        if round_trip.size() >= self._max_segments:
+        if round_trip.joined >= ENOUGH_CALLS or round_trip.size() >= self._max_segments:
             self._send(round_trip)
         outcome = await waiting.future
         if isinstance(outcome, Exception):

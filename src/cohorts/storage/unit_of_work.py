@@ -259,6 +259,7 @@ class SqlUnitOfWork:
         *,
         binary: bool,
         generic_plan: bool = False,
+        calls: int = 1,
     ) -> list[list[Row]]:
         """Run sql once per parameter set in one pipeline: each run's rows.
 
@@ -268,7 +269,10 @@ class SqlUnitOfWork:
         """
         if not self._transactional:
             return await self._run_pipelined(
-                [(sql, params) for params in params_seq], binary=binary, generic_plan=generic_plan
+                [(sql, params) for params in params_seq],
+                binary=binary,
+                generic_plan=generic_plan,
+                calls=calls,
             )
         try:
             connection = self._connection or await self._connect()
@@ -292,14 +296,20 @@ class SqlUnitOfWork:
             raise self._translated(error) from error
 
     async def _run_pipelined(
-        self, statements: list[Statement], *, binary: bool, generic_plan: bool = False
+        self,
+        statements: list[Statement],
+        *,
+        binary: bool,
+        generic_plan: bool = False,
+        calls: int = 1,
     ) -> list[list[Row]]:
         """Outside a transaction: run statements after the scope, in one pipeline and one
         implicit transaction, so they commit together or not at all; each one's rows.
 
         Reads by key and writes share their round trip with other scopes'
         (storage/round_trips.py); other reads (List pages) take a connection
-        of their own, so a costly one holds up no one else's.
+        of their own, so a costly one holds up no one else's. calls: how many
+        callers' calls the statements answer (a batch's).
         The statement hooks see the first statement, once.
         """
         try:
@@ -312,7 +322,7 @@ class SqlUnitOfWork:
                         if self._read_only
                         else self._factory.write_round_trips
                     )
-                    results = await round_trips.run(segment, send_by=self._send_by())
+                    results = await round_trips.run(segment, send_by=self._send_by(), calls=calls)
                 else:
                     connection = self._connection or await self._connect()
                     state = unit_state(connection)
@@ -493,25 +503,27 @@ class SqlUnitOfWorkFactory:
             self.observer.connection_checked_in()
 
     async def _read_alone(
-        self, caller: Caller, sql: str, params: dict[str, Any], binary: bool
+        self, caller: Caller, sql: str, params: dict[str, Any], binary: bool, calls: int
     ) -> list[Row]:
         """A read by key (KeyedReads' statements): one plan serves every key list."""
         async with SqlUnitOfWork(self, caller, read_only=True) as unit:
-            (rows,) = await unit._run(sql, [params], binary=binary, generic_plan=True)
+            (rows,) = await unit._run(sql, [params], binary=binary, generic_plan=True, calls=calls)
         return rows
 
     async def _read_each(
-        self, caller: Caller, statements: list[Statement], binary: bool
+        self, caller: Caller, statements: list[Statement], binary: bool, calls: int
     ) -> list[list[Row]]:
         async with SqlUnitOfWork(self, caller, read_only=True) as unit:
-            return await unit._run_pipelined(statements, binary=binary)
+            return await unit._run_pipelined(statements, binary=binary, calls=calls)
 
     async def _write_each(
-        self, caller: Caller, statements: list[Statement], binary: bool
+        self, caller: Caller, statements: list[Statement], binary: bool, calls: int
     ) -> list[list[Row]]:
         """Writes of rows by key (RowWrites' statements): one plan serves every row."""
         async with SqlUnitOfWork(self, caller, read_only=False, autocommit=True) as unit:
-            return await unit._run_pipelined(statements, binary=binary, generic_plan=True)
+            return await unit._run_pipelined(
+                statements, binary=binary, generic_plan=True, calls=calls
+            )
 
     def __call__(
         self, caller: Caller, *, read_only: bool = False, autocommit: bool = False
