@@ -17,7 +17,8 @@ from cohorts.domain.cohort import CohortContent
 from cohorts.domain.errors import NotFound, StorageUnavailable
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.stored_cohort import StoredCohort
-from cohorts.storage.coalescing import READ_PACING, Pacing
+from cohorts.storage.batching import Pacing
+from cohorts.storage.coalescing import READ_PACING
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import LONG_WINDOW, StatementCounter, on_use_cases
 

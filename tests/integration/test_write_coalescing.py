@@ -18,7 +18,8 @@ from cohorts.domain.errors import DeadlineExceeded, VersionMismatch
 from cohorts.service.cohorts import CohortUseCases
 from cohorts.service.deadlines import request_deadline
 from cohorts.service.stored_cohort import StoredCohort
-from cohorts.storage.coalescing import READ_PACING, WRITE_PACING, Pacing
+from cohorts.storage.batching import Pacing
+from cohorts.storage.coalescing import READ_PACING, WRITE_PACING
 from cohorts.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.integration._support import LONG_WINDOW, StatementCounter, on_use_cases
 

@@ -10,10 +10,13 @@ return instead. A batch that fills up stops gathering; while the cap is out
 it waits its turn behind the full batches before it, so a batch id never has
 more on the wire, however fast its calls come.
 
-grpc.aio hands a worker's handlers one new call every few turns of its event
-loop, so calls reach a batcher one by one: a batch that left as soon as
-nothing was on the wire held one or two calls under full load, and each paid
-a round trip of its own (docs/performance.md, "Where a call's time goes").
+Under load one batch (one driver call, one pipeline, one round trip, one
+commit) then answers many calls, and that per-batch cost is what bounds the
+service (docs/performance.md, "Where a call's time goes"). grpc.aio hands a
+worker's handlers one new call every few turns of its event loop, so calls
+reach a batcher one by one: a batch that left as soon as nothing of its id
+was on the wire held one or two calls under full load, and each paid a round
+trip of its own.
 """
 
 from __future__ import annotations
@@ -29,17 +32,15 @@ from typing import Generic, TypeVar
 class Pacing:
     """When a coalescer's batches leave."""
 
-    # Batches of one batch id on the wire at once.
+    # Batches of one batch id (a statement and scope) on the wire at once.
     max_in_flight: int
     # A batch leaves once this many turns of the event loop have passed
     # without a new call joining it: quiet_turns while it holds one call,
     # shared_quiet_turns once another has joined. grpc.aio starts one new call
     # every few turns, so under load calls keep joining; once they stop,
-    # waiting longer gains nothing. None: no counting of turns; a batch
-    # leaves at once while none of its id is on the wire, and otherwise
-    # gathers for the window.
-    quiet_turns: int | None
-    shared_quiet_turns: int | None
+    # waiting longer gains nothing.
+    quiet_turns: int
+    shared_quiet_turns: int
     # The longest a batch gathers: under load a fraction of a call's latency,
     # and it multiplies the batch.
     window_seconds: float
@@ -87,12 +88,7 @@ class Coalescer(Generic[B]):
             return batch  # the first batch to come back sends it (_finished)
         loop = asyncio.get_running_loop()
         batch.leave_by = loop.time() + self.pacing.window_seconds
-        if self.pacing.quiet_turns is not None:
-            loop.call_soon(self._gather, batch, 0, 0)
-        elif self._in_flight.get(batch_id, 0):
-            loop.call_at(batch.leave_by, self._send, batch)
-        else:
-            loop.call_soon(self._send, batch)
+        loop.call_soon(self._gather, batch, 0, 0)
         return batch
 
     def _gather(self, batch: B, joined_before: int, quiet_turns: int) -> None:
@@ -106,14 +102,13 @@ class Coalescer(Generic[B]):
         assert leave_by is not None  # only gathering batches are scheduled here
         pacing = self.pacing
         enough = pacing.quiet_turns if joined < 2 else pacing.shared_quiet_turns
-        assert enough is not None  # only batches paced by turns are scheduled here
         if quiet_turns >= enough or loop.time() >= leave_by:
             self._send(batch)
         else:
             loop.call_soon(self._gather, batch, joined, quiet_turns)
 
     def _send(self, batch: B) -> None:
-        """Send batch, or close it to new calls and queue it while the scope's cap is out."""
+        """Send batch, or close it to new calls and queue it while its id's cap is out."""
         if batch.sent or batch.queued:
             return
         batch_id = batch.batch_id

@@ -1,10 +1,9 @@
 """Concurrent single-row reads and writes of one scope, sent to the database in batches.
 
-Each coalescer batches calls of one statement and scope (storage/batching.py,
-with its own Pacing). Under load one batch (one pipeline, one statement where
-it can, one commit) then answers many calls of a busy tenant and
-application; the batches of many scopes then share round trips
-(storage/round_trips.py).
+Each coalescer batches the calls of one statement and scope (tenant and
+application), paced by the event loop (storage/batching.py, with the
+coalescer's Pacing), so a busy tenant's calls share round trips, statements
+and commits (docs/performance.md, "Batching reads and writes per scope").
 
 KeyedReads batches reads of single rows by key (`key = ANY(keys)`) into one
 statement; SharedReads batches other reads (a List page) into one pipeline,
@@ -27,12 +26,12 @@ from cohorts.storage.batching import Batch, Coalescer, Pacing
 
 Row = tuple[Any, ...]
 # Runs one statement in the caller's scope within the current request deadline
-# (then: whether results come in binary format, and how many calls it answers).
-RunStatement = Callable[[Caller, str, dict[str, Any], bool, int], Awaitable[list[Row]]]
+# (the last argument asks for binary-format results).
+RunStatement = Callable[[Caller, str, dict[str, Any], bool], Awaitable[list[Row]]]
 Statement = tuple[str, dict[str, Any]]
 # Runs statements in the caller's scope, in one pipeline and one implicit
-# transaction: each statement's rows (the last arguments as for RunStatement).
-RunStatements = Callable[[Caller, list[Statement], bool, int], Awaitable[list[list[Row]]]]
+# transaction: each statement's rows (the last argument as for RunStatement).
+RunStatements = Callable[[Caller, list[Statement], bool], Awaitable[list[list[Row]]]]
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -213,7 +212,7 @@ class KeyedReads(Coalescer[_ReadBatch]):
         try:
             params = {**batch.params, batch.keys_param: list(batch.waiters)}
             with request_deadline(batch.seconds_remaining()):
-                rows = await self._run(batch.caller, batch.sql, params, batch.binary, batch.joined)
+                rows = await self._run(batch.caller, batch.sql, params, batch.binary)
         except BaseException as error:  # every waiter hears of it; nothing is retried here
             batch.fail(error)
             if not isinstance(error, Exception):
@@ -316,9 +315,7 @@ class _SharedPipelines(Coalescer[_StatementBatch]):
         try:
             statements, rows_of_runs = self._statements(batch, runs)
             with request_deadline(self._seconds_remaining(runs)):
-                results = rows_of_runs(
-                    await self._run(batch.caller, statements, batch.binary, len(runs))
-                )
+                results = rows_of_runs(await self._run(batch.caller, statements, batch.binary))
         except Exception as error:
             if len(runs) == 1 or isinstance(error, StorageUnavailable):
                 for run in runs:
@@ -340,7 +337,7 @@ class _SharedPipelines(Coalescer[_StatementBatch]):
         try:
             with request_deadline(_remaining(run.deadline)):
                 (rows,) = await self._run(
-                    batch.caller, [(_single_sql(batch.statement), run.params)], batch.binary, 1
+                    batch.caller, [(_single_sql(batch.statement), run.params)], batch.binary
                 )
         except Exception as error:
             _fail(run.future, error)

@@ -93,10 +93,6 @@ class PreparedStatements:
         return b"_cohorts_%d" % self._made
 
     def prepared(self, key: tuple[bytes, tuple[int, ...]], name: bytes) -> None:
-        if key in self._names:
-            # Prepared by two segments of one pipeline: keep one name.
-            self._to_close.append(name)
-            return
         self._names[key] = name
         if len(self._names) > _MAX_PREPARED:
             _, evicted = self._names.popitem(last=False)
@@ -122,29 +118,14 @@ class _Step:
         self.is_run = is_run
 
 
-Statements = Sequence[tuple[str, Mapping[str, Any]]]
-# Each statement's rows, or the error that failed the segment.
-Outcome = list[list[Row]] | Exception
-_Bound = tuple[bytes, tuple[int, ...], Sequence[Buffer | None], list[pq.Format] | None]
-
-
-class Segment:
-    """Statements that run as one implicit transaction: sent together, ended by one Sync."""
-
-    __slots__ = ("statements", "binary")
-
-    def __init__(self, statements: Statements, *, binary: bool) -> None:
-        self.statements = statements
-        self.binary = binary
-
-
 async def run_pipelined(
     connection: psycopg.AsyncConnection[Any],
     transformer: Transformer,
     prepared: PreparedStatements,
-    statements: Statements,
+    statements: Sequence[tuple[str, Mapping[str, Any]]],
     *,
     binary: bool,
+    retried: bool = False,
 ) -> list[list[Row]]:
     """Each statement's rows ([] when it returns none), all sent in one pipeline and one Sync.
 
@@ -152,114 +133,11 @@ async def run_pipelined(
     all commit, or none does, and the first error is raised (as psycopg
     would raise it) once the pipeline has been read to its end.
     """
-    (outcome,) = await run_segments(
-        connection, transformer, prepared, [Segment(statements, binary=binary)]
-    )
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome
-
-
-async def run_segments(
-    connection: psycopg.AsyncConnection[Any],
-    transformer: Transformer,
-    prepared: PreparedStatements,
-    segments: Sequence[Segment],
-    *,
-    retried: bool = False,
-) -> list[Outcome]:
-    """Each segment's outcome, all sent in one pipeline: one round trip, a Sync per segment.
-
-    Outside a transaction each segment is an implicit transaction of its own:
-    one segment's error aborts that segment only (up to its Sync), so
-    segments of unrelated callers can share the round trip.
-    """
     pgconn = connection.pgconn
-    outcomes: list[Outcome | None] = [None] * len(segments)
-    # Parameters are adapted before anything is sent: a segment whose values
-    # cannot be adapted fails alone and sends nothing.
-    bound: list[tuple[int, list[_Bound]]] = []
-    for index, segment in enumerate(segments):
-        try:
-            bound.append((index, _bind(transformer, segment.statements)))
-        except Exception as unadaptable:
-            outcomes[index] = unadaptable
-
-    if not bound:
-        return [outcome if outcome is not None else [] for outcome in outcomes]
-    sent: list[tuple[int, list[_Step]]] = []
-    pgconn.enter_pipeline_mode()
-    try:
-        to_close = prepared.take_to_close()
-        for index, statements in bound:
-            steps: list[_Step] = []
-            for name in to_close:
-                pgconn.send_close_prepared(name)
-                steps.append(_Step(None, name, is_run=False))
-            to_close = []
-            result_format = pq.Format.BINARY if segments[index].binary else pq.Format.TEXT
-            # Prepared earlier in this segment: PostgreSQL parses before it
-            # binds, so a statement run many times here is prepared once. Not
-            # across segments: an earlier segment's error would undo its Parse.
-            preparing: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
-            for query, types, buffers, formats in statements:
-                key = (query, types)
-                known = prepared.name(key) or preparing.get(key)
-                if known is not None:
-                    name = known
-                else:
-                    name = prepared.new_name()
-                    pgconn.send_prepare(name, query, types)
-                    preparing[key] = name
-                    steps.append(_Step(key, name, is_run=False))
-                pgconn.send_query_prepared(name, buffers, formats, result_format)
-                steps.append(_Step(None, name, is_run=True))
-            pgconn.pipeline_sync()
-            sent.append((index, steps))
-        results = await _round_trip(pgconn, len(sent))
-    except BaseException:
-        # Part of the pipeline may still be unsent or unread (a cancelled
-        # caller): no other unit may use the connection. A lost one is left
-        # as it is, so that the unit of work sees it broken.
-        if not connection.closed:
-            await connection.close()
-        raise
-    pgconn.exit_pipeline_mode()
-
-    stale: list[int] = []
-    for (index, steps), segment_results in zip(sent, results, strict=True):
-        rows: list[list[Row]] = []
-        error: psycopg.Error | None = None
-        for step, result in zip(steps, segment_results, strict=True):
-            if result.status not in _OK:
-                if error is None and result.status == pq.ExecStatus.FATAL_ERROR:
-                    error = psycopg.errors.error_from_result(
-                        result, encoding=connection.info.encoding
-                    )
-                continue
-            if step.key is not None:
-                prepared.prepared(step.key, step.name)
-            elif step.is_run:
-                rows.append(_rows(transformer, result))
-        if isinstance(error, psycopg.errors.InvalidSqlStatementName):
-            stale.append(index)
-        outcomes[index] = rows if error is None else error
-    if stale and not retried:
-        # Something deallocated this connection's statements behind its back
-        # (DEALLOCATE ALL, DISCARD ALL): those segments failed whole, so
-        # nothing of them took effect, and they can be sent again with their
-        # statements prepared anew.
-        prepared.forget_all()
-        again = await run_segments(
-            connection, transformer, prepared, [segments[i] for i in stale], retried=True
-        )
-        for index, outcome in zip(stale, again, strict=True):
-            outcomes[index] = outcome
-    return [outcome if outcome is not None else [] for outcome in outcomes]
-
-
-def _bind(transformer: Transformer, statements: Statements) -> list[_Bound]:
-    bound: list[_Bound] = []
+    result_format = pq.Format.BINARY if binary else pq.Format.TEXT
+    # Parameters are adapted before anything is sent: a value that cannot be
+    # adapted leaves the connection as it was.
+    bound: list[tuple[bytes, tuple[int, ...], Sequence[Buffer | None], list[pq.Format] | None]] = []
     for sql, params in statements:
         query, names, adapt_as = _positional(sql)
         values = [params[name] for name in names]
@@ -270,7 +148,61 @@ def _bind(transformer: Transformer, statements: Statements) -> list[_Bound]:
             continue
         buffers = transformer.dump_sequence(values, adapt_as)
         bound.append((query, tuple(transformer.types or ()), buffers, transformer.formats))
-    return bound
+
+    steps: list[_Step] = []
+    # Prepared earlier in this pipeline: PostgreSQL parses before it binds,
+    # so a statement run many times here is prepared once.
+    preparing: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+    pgconn.enter_pipeline_mode()
+    try:
+        for name in prepared.take_to_close():
+            pgconn.send_close_prepared(name)
+            steps.append(_Step(None, name, is_run=False))
+        for query, types, buffers, formats in bound:
+            key = (query, types)
+            known = prepared.name(key) or preparing.get(key)
+            if known is not None:
+                name = known
+            else:
+                name = prepared.new_name()
+                pgconn.send_prepare(name, query, types)
+                preparing[key] = name
+                steps.append(_Step(key, name, is_run=False))
+            pgconn.send_query_prepared(name, buffers, formats, result_format)
+            steps.append(_Step(None, name, is_run=True))
+        pgconn.pipeline_sync()
+        results = await _round_trip(pgconn)
+    except BaseException:
+        # Part of the pipeline may still be unsent or unread (a cancelled
+        # caller): no other unit may use the connection. A lost one is left
+        # as it is, so that the unit of work sees it broken.
+        if not connection.closed:
+            await connection.close()
+        raise
+    pgconn.exit_pipeline_mode()
+
+    rows: list[list[Row]] = []
+    error: psycopg.Error | None = None
+    for step, result in zip(steps, results, strict=True):
+        if result.status not in _OK:
+            if error is None and result.status == pq.ExecStatus.FATAL_ERROR:
+                error = psycopg.errors.error_from_result(result, encoding=connection.info.encoding)
+            continue
+        if step.key is not None:
+            prepared.prepared(step.key, step.name)
+        elif step.is_run:
+            rows.append(_rows(transformer, result))
+    if isinstance(error, psycopg.errors.InvalidSqlStatementName) and not retried:
+        # Something deallocated this connection's statements behind its back
+        # (DEALLOCATE ALL, DISCARD ALL): the pipeline failed whole, so nothing
+        # of it took effect, and it can be sent again with them prepared anew.
+        prepared.forget_all()
+        return await run_pipelined(
+            connection, transformer, prepared, statements, binary=binary, retried=True
+        )
+    if error is not None:
+        raise error
+    return rows
 
 
 def _rows(transformer: Transformer, result: pq.abc.PGresult) -> list[Row]:
@@ -281,8 +213,8 @@ def _rows(transformer: Transformer, result: pq.abc.PGresult) -> list[Row]:
     return rows
 
 
-async def _round_trip(pgconn: pq.abc.PGconn, syncs: int) -> list[list[pq.abc.PGresult]]:
-    """Every result up to each of the pipeline's syncs Syncs (excluded), by segment.
+async def _round_trip(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
+    """Every result up to the pipeline's Sync (excluded), one per message sent.
 
     Sending and reading interleave: a large batch could otherwise fill both
     directions' buffers and wait on itself.
@@ -292,9 +224,8 @@ async def _round_trip(pgconn: pq.abc.PGconn, syncs: int) -> list[list[pq.abc.PGr
     while pgconn.flush():
         if await _ready(loop, fd, write=True):
             pgconn.consume_input()
-    segments: list[list[pq.abc.PGresult]] = []
     results: list[pq.abc.PGresult] = []
-    while len(segments) < syncs:
+    while True:
         while pgconn.is_busy():
             await _ready(loop, fd, write=False)
             pgconn.consume_input()
@@ -302,11 +233,8 @@ async def _round_trip(pgconn: pq.abc.PGconn, syncs: int) -> list[list[pq.abc.PGr
         if result is None:  # the end of one statement's results
             continue
         if result.status == pq.ExecStatus.PIPELINE_SYNC:
-            segments.append(results)
-            results = []
-            continue
+            return results
         results.append(result)
-    return segments
 
 
 async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> bool:

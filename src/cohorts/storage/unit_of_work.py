@@ -13,7 +13,6 @@ transaction and a pooled connection never carries it to the next caller.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from types import TracebackType
@@ -41,7 +40,6 @@ from cohorts.storage.coalescing import (
 )
 from cohorts.storage.database import unit_state
 from cohorts.storage.repository import SqlCohortRepository
-from cohorts.storage.round_trips import ROUND_TRIP_PACING, SharedRoundTrips
 
 # app.stores_wire: every row this service writes carries its own encoding
 # (migration 0005 drops the encoding of rows written without this).
@@ -117,12 +115,6 @@ def _time_left() -> float | None:
     return remaining
 
 
-def _pool_exhausted() -> StorageUnavailable:
-    return StorageUnavailable(
-        "no database connection became free in time (all are busy); retry shortly"
-    )
-
-
 def _unavailable() -> StorageUnavailable:
     return StorageUnavailable("the database is unavailable; retry shortly")
 
@@ -171,7 +163,9 @@ class SqlUnitOfWork:
             with factory.observer.waiting_for_connection():
                 connection: psycopg.AsyncConnection[Any] = await factory.pool.getconn(timeout=wait)
         except PoolTimeout:
-            raise _pool_exhausted() from None
+            raise StorageUnavailable(
+                "no database connection became free in time (all are busy); retry shortly"
+            ) from None
         factory.observer.connection_checked_out()
         self._connection = connection
         return connection
@@ -259,7 +253,6 @@ class SqlUnitOfWork:
         *,
         binary: bool,
         generic_plan: bool = False,
-        calls: int = 1,
     ) -> list[list[Row]]:
         """Run sql once per parameter set in one pipeline: each run's rows.
 
@@ -269,10 +262,7 @@ class SqlUnitOfWork:
         """
         if not self._transactional:
             return await self._run_pipelined(
-                [(sql, params) for params in params_seq],
-                binary=binary,
-                generic_plan=generic_plan,
-                calls=calls,
+                [(sql, params) for params in params_seq], binary=binary, generic_plan=generic_plan
             )
         try:
             connection = self._connection or await self._connect()
@@ -296,55 +286,28 @@ class SqlUnitOfWork:
             raise self._translated(error) from error
 
     async def _run_pipelined(
-        self,
-        statements: list[Statement],
-        *,
-        binary: bool,
-        generic_plan: bool = False,
-        calls: int = 1,
+        self, statements: list[Statement], *, binary: bool, generic_plan: bool = False
     ) -> list[list[Row]]:
         """Outside a transaction: run statements after the scope, in one pipeline and one
         implicit transaction, so they commit together or not at all; each one's rows.
 
-        Reads by key and writes share their round trip with other scopes'
-        (storage/round_trips.py); other reads (List pages) take a connection
-        of their own, so a costly one holds up no one else's. calls: how many
-        callers' calls the statements answer (a batch's).
         The statement hooks see the first statement, once.
         """
         try:
+            connection = self._connection or await self._connect()
             with self._hooked(statements[0][0]):
                 scope = self._scope(generic_plan=generic_plan)
-                segment = pipeline.Segment([(_SCOPE, scope), *statements], binary=binary)
-                if generic_plan:
-                    round_trips = (
-                        self._factory.read_round_trips
-                        if self._read_only
-                        else self._factory.write_round_trips
-                    )
-                    results = await round_trips.run(segment, send_by=self._send_by(), calls=calls)
-                else:
-                    connection = self._connection or await self._connect()
-                    state = unit_state(connection)
-                    results = await pipeline.run_pipelined(
-                        connection,
-                        state.transformer,
-                        state.prepared,
-                        segment.statements,
-                        binary=binary,
-                    )
+                state = unit_state(connection)
+                results = await pipeline.run_pipelined(
+                    connection,
+                    state.transformer,
+                    state.prepared,
+                    [(_SCOPE, scope), *statements],
+                    binary=binary,
+                )
                 return results[1:]
         except psycopg.Error as error:
             raise self._translated(error) from error
-
-    def _send_by(self) -> float | None:
-        """When (time.monotonic()) this unit's statements are too late to send."""
-        remaining = seconds_remaining()
-        if remaining is None:
-            return None
-        # A write is not sent so close to the deadline that its caller could not hear of it.
-        margin = 0.0 if self._read_only else _DEADLINE_MARGIN_SECONDS
-        return time.monotonic() + remaining - margin
 
     @contextmanager
     def _hooked(self, sql: str) -> Iterator[None]:
@@ -402,7 +365,7 @@ class SqlUnitOfWork:
                 "the request's deadline passed while the database was working"
             )
         elif isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
-            if self._connection is not None and self._connection.broken:
+            if self._connection is None or self._connection.broken:
                 self._factory.status.available = False
             domain = _unavailable()
         else:
@@ -451,7 +414,6 @@ class SqlUnitOfWorkFactory:
         status: DatabaseStatus | None = None,
         read_pacing: Pacing = READ_PACING,
         write_pacing: Pacing = WRITE_PACING,
-        round_trip_pacing: Pacing = ROUND_TRIP_PACING,
     ) -> None:
         self.pool = pool
         self.pool_timeout_seconds = pool_timeout_seconds
@@ -463,67 +425,27 @@ class SqlUnitOfWorkFactory:
         self.keyed_reads = KeyedReads(self._read_alone, pacing=read_pacing)
         self.shared_reads = SharedReads(self._read_each, pacing=read_pacing)
         self.row_writes = RowWrites(self._write_each, pacing=write_pacing)
-        # Writes share round trips among themselves: a read waits for no commit.
-        self.read_round_trips = SharedRoundTrips(self.run_segments, pacing=round_trip_pacing)
-        self.write_round_trips = SharedRoundTrips(self.run_segments, pacing=round_trip_pacing)
-
-    async def run_segments(
-        self, segments: list[pipeline.Segment], wait: float | None
-    ) -> list[pipeline.Outcome]:
-        """segments in one pipeline on one pooled connection (SharedRoundTrips' round trip).
-
-        wait: how long the least patient segment may wait for a connection.
-        """
-        timeout = self.pool_timeout_seconds
-        if wait is not None:
-            # Give up on the pool just before the deadline, so an exhausted pool
-            # is answered (UNAVAILABLE, retryable) rather than timed out.
-            timeout = min(timeout, max(wait - _DEADLINE_MARGIN_SECONDS, 0.001))
-        try:
-            with self.observer.waiting_for_connection():
-                connection: psycopg.AsyncConnection[Any] = await self.pool.getconn(timeout=timeout)
-        except PoolTimeout:
-            raise _pool_exhausted() from None
-        self.observer.connection_checked_out()
-        try:
-            state = unit_state(connection)
-            outcomes = await pipeline.run_segments(
-                connection, state.transformer, state.prepared, segments
-            )
-            if connection.broken:  # a segment's error ended the session (an admin shutdown)
-                self.status.available = False
-            return outcomes
-        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            if connection.broken:
-                self.status.available = False
-            self.observer.database_error(type(error).__name__)
-            raise _unavailable() from error
-        finally:
-            await self.pool.putconn(connection)
-            self.observer.connection_checked_in()
 
     async def _read_alone(
-        self, caller: Caller, sql: str, params: dict[str, Any], binary: bool, calls: int
+        self, caller: Caller, sql: str, params: dict[str, Any], binary: bool
     ) -> list[Row]:
         """A read by key (KeyedReads' statements): one plan serves every key list."""
         async with SqlUnitOfWork(self, caller, read_only=True) as unit:
-            (rows,) = await unit._run(sql, [params], binary=binary, generic_plan=True, calls=calls)
+            (rows,) = await unit._run(sql, [params], binary=binary, generic_plan=True)
         return rows
 
     async def _read_each(
-        self, caller: Caller, statements: list[Statement], binary: bool, calls: int
+        self, caller: Caller, statements: list[Statement], binary: bool
     ) -> list[list[Row]]:
         async with SqlUnitOfWork(self, caller, read_only=True) as unit:
-            return await unit._run_pipelined(statements, binary=binary, calls=calls)
+            return await unit._run_pipelined(statements, binary=binary)
 
     async def _write_each(
-        self, caller: Caller, statements: list[Statement], binary: bool, calls: int
+        self, caller: Caller, statements: list[Statement], binary: bool
     ) -> list[list[Row]]:
         """Writes of rows by key (RowWrites' statements): one plan serves every row."""
         async with SqlUnitOfWork(self, caller, read_only=False, autocommit=True) as unit:
-            return await unit._run_pipelined(
-                statements, binary=binary, generic_plan=True, calls=calls
-            )
+            return await unit._run_pipelined(statements, binary=binary, generic_plan=True)
 
     def __call__(
         self, caller: Caller, *, read_only: bool = False, autocommit: bool = False
