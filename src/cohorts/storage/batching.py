@@ -22,10 +22,13 @@ trip of its own.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from cohorts.service.deadlines import seconds_remaining
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +157,24 @@ class Coalescer(Generic[B]):
         waiting = self._forming.get(batch_id)
         if waiting is not None and waiting.leave_by is None:
             self._send(waiting)
+
+
+def deadline_of_caller() -> float | None:
+    """The current request's deadline (monotonic), or None without one."""
+    left = seconds_remaining()
+    return None if left is None else time.monotonic() + left
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left before deadline (monotonic), or None without one."""
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    """Tell a waiting caller of error (a cancellation cancels it), unless it has its answer."""
+    if future.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(error)

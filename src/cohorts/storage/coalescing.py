@@ -5,32 +5,29 @@ application), paced by the event loop (storage/batching.py, with the
 coalescer's Pacing), so a busy tenant's calls share round trips, statements
 and commits (docs/performance.md, "Batching reads and writes per scope").
 
-KeyedReads batches reads of single rows by key (`key = ANY(keys)`) into one
-statement; SharedReads batches other reads (a List page) into one pipeline,
-each with its own parameters; RowWrites batches single-row writes into one
-statement (RowWrite.many), one pipeline and one commit.
+SharedReads batches reads (a List page) into one pipeline, each with its own
+parameters; RowWrites batches single-row writes into one statement
+(RowWrite.many), one pipeline and one commit. Reads of single rows by key
+have their own coalescer (storage/keyed_reads.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from cohorts.domain.caller import Caller
 from cohorts.domain.errors import StorageUnavailable
-from cohorts.service.deadlines import request_deadline, seconds_remaining
-from cohorts.storage.batching import Batch, Coalescer, Pacing
+from cohorts.service.deadlines import request_deadline
+from cohorts.storage.batching import Batch, Coalescer, Pacing, deadline_of_caller, fail, remaining
 
 Row = tuple[Any, ...]
-# Runs one statement in the caller's scope within the current request deadline
-# (the last argument asks for binary-format results).
-RunStatement = Callable[[Caller, str, dict[str, Any], bool], Awaitable[list[Row]]]
 Statement = tuple[str, dict[str, Any]]
 # Runs statements in the caller's scope, in one pipeline and one implicit
-# transaction: each statement's rows (the last argument as for RunStatement).
+# transaction, within the current request deadline: each statement's rows
+# (the last argument asks for binary-format results).
 RunStatements = Callable[[Caller, list[Statement], bool], Awaitable[list[list[Row]]]]
 
 
@@ -69,156 +66,11 @@ READ_PACING = Pacing(max_in_flight=2, quiet_turns=8, shared_quiet_turns=8, windo
 # "Batching reads and writes per scope").
 WRITE_PACING = Pacing(max_in_flight=2, quiet_turns=8, shared_quiet_turns=32, window_seconds=0.010)
 
-MAX_BATCH_KEYS = 100
 MAX_BATCH_WRITES = 32
 # A batch's rows are loaded in one step of the event loop, during which the
 # worker serves nothing else: a few List pages at a time keep the other calls
 # moving (docs/performance.md, "Batching reads and writes per scope").
 MAX_BATCH_READS = 8
-
-
-def _deadline_of_caller() -> float | None:
-    """The current request's deadline (monotonic), or None without one."""
-    remaining = seconds_remaining()
-    return None if remaining is None else time.monotonic() + remaining
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else deadline - time.monotonic()
-
-
-class _ReadBatch(Batch):
-    """Reads of one statement and scope: many keys."""
-
-    __slots__ = (
-        "caller",
-        "sql",
-        "params",
-        "keys_param",
-        "key_index",
-        "binary",
-        "waiters",
-        "deadline",
-        "no_deadline",
-    )
-
-    def __init__(
-        self,
-        batch_id: Hashable,
-        caller: Caller,
-        sql: str,
-        params: dict[str, Any],
-        keys_param: str,
-        key_index: int,
-        binary: bool,
-    ) -> None:
-        super().__init__(batch_id)
-        self.caller = caller
-        self.sql = sql
-        self.params = params
-        self.keys_param = keys_param
-        self.key_index = key_index
-        self.binary = binary
-        self.waiters: dict[Hashable, list[asyncio.Future[Row | None]]] = {}
-        self.deadline = 0.0  # the latest of its callers' deadlines (monotonic)
-        self.no_deadline = False
-
-    def size(self) -> int:
-        return len(self.waiters)
-
-    def join(self, key: Hashable, future: asyncio.Future[Row | None]) -> None:
-        self.joined += 1
-        self.waiters.setdefault(key, []).append(future)
-        deadline = _deadline_of_caller()
-        if deadline is None:
-            self.no_deadline = True
-        else:
-            self.deadline = max(self.deadline, deadline)
-
-    def seconds_remaining(self) -> float | None:
-        # The statement serves its most patient caller; the others stop
-        # waiting at their own deadlines and the rows they asked for are dropped.
-        return None if self.no_deadline else _remaining(self.deadline)
-
-    def resolve(self, rows: list[Row]) -> None:
-        found = {row[self.key_index]: row for row in rows}
-        for key, futures in self.waiters.items():
-            row = found.get(key)
-            for future in futures:
-                if not future.done():
-                    future.set_result(row)
-
-    def fail(self, error: BaseException) -> None:
-        for futures in self.waiters.values():
-            for future in futures:
-                _fail(future, error)
-
-
-def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(error, asyncio.CancelledError):
-        future.cancel()
-    else:
-        future.set_exception(error)
-
-
-class KeyedReads(Coalescer[_ReadBatch]):
-    """Coalesces concurrent `WHERE key = ANY(keys)` reads of the same statement and scope."""
-
-    def __init__(self, run: RunStatement, *, pacing: Pacing = READ_PACING) -> None:
-        super().__init__(pacing)
-        self._run = run
-
-    async def read(
-        self,
-        caller: Caller,
-        sql: str,
-        params: dict[str, Any],
-        *,
-        keys_param: str,
-        key: Hashable,
-        key_index: int,
-        binary: bool = False,
-    ) -> Row | None:
-        """The row whose column key_index equals key, or None.
-
-        Reads share a statement only when sql, params, the result format and
-        the caller's scope are all the same; each read's key joins the
-        statement's key list.
-        """
-        # The scope is in the key even though params carry it: a statement's
-        # row-level-security setting is its caller's, so scopes never mix.
-        batch_id = (
-            sql,
-            keys_param,
-            key_index,
-            binary,
-            caller.tenant_id,
-            caller.app_id,
-            *params.items(),
-        )
-        batch = self._forming_batch(
-            batch_id,
-            lambda: _ReadBatch(batch_id, caller, sql, params, keys_param, key_index, binary),
-        )
-        future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
-        batch.join(key, future)
-        if batch.size() >= MAX_BATCH_KEYS:
-            self._send(batch)
-        return await future
-
-    async def _execute(self, batch: _ReadBatch) -> None:
-        try:
-            params = {**batch.params, batch.keys_param: list(batch.waiters)}
-            with request_deadline(batch.seconds_remaining()):
-                rows = await self._run(batch.caller, batch.sql, params, batch.binary)
-        except BaseException as error:  # every waiter hears of it; nothing is retried here
-            batch.fail(error)
-            if not isinstance(error, Exception):
-                raise
-        else:
-            batch.resolve(rows)
 
 
 class _PendingStatement:
@@ -230,7 +82,7 @@ class _PendingStatement:
         self.key = key
         self.params = params
         self.future = future
-        self.deadline = _deadline_of_caller()
+        self.deadline = deadline_of_caller()
 
 
 class _StatementBatch(Batch):
@@ -297,7 +149,7 @@ class _SharedPipelines(Coalescer[_StatementBatch]):
         """The order the runs go out in."""
         return runs
 
-    def _seconds_remaining(self, runs: list[_PendingStatement]) -> float | None:
+    def _secondsremaining(self, runs: list[_PendingStatement]) -> float | None:
         """How long the batch may take."""
         raise NotImplementedError
 
@@ -314,17 +166,17 @@ class _SharedPipelines(Coalescer[_StatementBatch]):
             return
         try:
             statements, rows_of_runs = self._statements(batch, runs)
-            with request_deadline(self._seconds_remaining(runs)):
+            with request_deadline(self._secondsremaining(runs)):
                 results = rows_of_runs(await self._run(batch.caller, statements, batch.binary))
         except Exception as error:
             if len(runs) == 1 or isinstance(error, StorageUnavailable):
                 for run in runs:
-                    _fail(run.future, error)
+                    fail(run.future, error)
                 return
             await asyncio.gather(*(self._retried_alone(batch, run) for run in runs))
         except BaseException as error:
             for run in runs:
-                _fail(run.future, error)
+                fail(run.future, error)
             raise
         else:
             for run, rows in zip(runs, results, strict=True):
@@ -335,12 +187,12 @@ class _SharedPipelines(Coalescer[_StatementBatch]):
         if run.future.done():
             return
         try:
-            with request_deadline(_remaining(run.deadline)):
+            with request_deadline(remaining(run.deadline)):
                 (rows,) = await self._run(
                     batch.caller, [(_single_sql(batch.statement), run.params)], batch.binary
                 )
         except Exception as error:
-            _fail(run.future, error)
+            fail(run.future, error)
         else:
             if not run.future.done():
                 run.future.set_result(rows)
@@ -431,11 +283,11 @@ class RowWrites(_SharedPipelines):
 
         return statements, rows_of_runs
 
-    def _seconds_remaining(self, runs: list[_PendingStatement]) -> float | None:
+    def _secondsremaining(self, runs: list[_PendingStatement]) -> float | None:
         # The least patient caller bounds the batch: no caller may hear of a
         # failure while its write is still being committed.
         deadlines = [run.deadline for run in runs if run.deadline is not None]
-        return _remaining(min(deadlines)) if deadlines else None
+        return remaining(min(deadlines)) if deadlines else None
 
 
 class SharedReads(_SharedPipelines):
@@ -454,10 +306,10 @@ class SharedReads(_SharedPipelines):
         """The rows of sql run with params in caller's scope."""
         return await self._rows(caller, sql, params, key="", binary=binary)
 
-    def _seconds_remaining(self, runs: list[_PendingStatement]) -> float | None:
+    def _secondsremaining(self, runs: list[_PendingStatement]) -> float | None:
         # The batch serves its most patient caller; the others stop waiting
         # at their own deadlines and their rows are dropped.
         deadlines = [run.deadline for run in runs]
         if None in deadlines:
             return None
-        return _remaining(max(deadline for deadline in deadlines if deadline is not None))
+        return remaining(max(deadline for deadline in deadlines if deadline is not None))

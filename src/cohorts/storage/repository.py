@@ -100,7 +100,7 @@ _CURRENT_WIRE = case(
 _IN_IDS = _c.id == any_(bindparam("ids", type_=ARRAY(_c.id.type)))
 
 # Rendered once at import: the request path only fills in values.
-# By a list of ids, so that concurrent reads can share one statement (coalescing.py).
+# By a list of ids, so that concurrent reads can share one statement (keyed_reads.py).
 _GET = {
     with_app: render_template(
         select(*COHORT_COLUMNS).where(_bound_scope(with_app=with_app), _IN_IDS)

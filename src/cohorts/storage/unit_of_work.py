@@ -3,9 +3,9 @@
 Read-only and autocommit units send the scope and their statement in one
 pipeline (storage/pipeline.py), which PostgreSQL runs as one implicit
 transaction: one network round trip, no BEGIN/COMMIT. Concurrent units of the
-same scope share that pipeline (storage/coalescing.py). Read-write units open a
-real transaction (BEGIN, scope and the first statement pipelined together, by
-psycopg) that rolls back unless commit() is called.
+same scope share that pipeline (storage/coalescing.py, storage/keyed_reads.py).
+Read-write units open a real transaction (BEGIN, scope and the first statement
+pipelined together, by psycopg) that rolls back unless commit() is called.
 The scope is set with set_config(..., is_local => true), so it ends with the
 transaction and a pooled connection never carries it to the next caller.
 """
@@ -31,7 +31,6 @@ from cohorts.storage.batching import Pacing
 from cohorts.storage.coalescing import (
     READ_PACING,
     WRITE_PACING,
-    KeyedReads,
     Row,
     RowWrite,
     RowWrites,
@@ -39,6 +38,7 @@ from cohorts.storage.coalescing import (
     Statement,
 )
 from cohorts.storage.database import unit_state
+from cohorts.storage.keyed_reads import KeyedReads
 from cohorts.storage.repository import SqlCohortRepository
 
 # app.stores_wire: every row this service writes carries its own encoding
@@ -204,7 +204,7 @@ class SqlUnitOfWork:
         """The row of a `key_column = ANY(keys_param)` statement whose key column is key.
 
         Outside a transaction the statement is shared with concurrent reads
-        of the same scope (storage/coalescing.py); a transactional unit runs
+        of the same scope (storage/keyed_reads.py); a transactional unit runs
         it alone, inside its transaction.
         """
         if not self._transactional:
