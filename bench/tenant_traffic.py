@@ -164,7 +164,11 @@ def summarize(
 ) -> dict[str, dict[str, float | int]]:
     """Each kind's and method's calls, rate, latency percentiles and errors, from the shim's log.
 
-    Latencies and rates count the calls started after the warm-up; errors count every call.
+    Latencies and rates count the calls started after the warm-up. Errors
+    count every call the server answered with a status other than OK, and
+    every call reset or closed without a status while calls were still being
+    answered; one closed without a status after the last answered call was
+    cut off as h2load stopped, which h2load does not count as failed either.
     """
     if not calls:
         return {}
@@ -173,13 +177,19 @@ def summarize(
         groups[method] = tuple(k for k in kinds if METHODS.get(k) == method)
     start = min(call.start_us for call in calls) + int(warmup_s * 1e6)
     end = max(call.start_us + call.latency_us for call in calls)
+    last_answered = max(
+        (call.start_us + call.latency_us for call in calls if call.grpc_status >= 0), default=end
+    )
     seconds = max((end - start) / 1e6, 1e-9)
     measured: dict[str, list[int]] = {kind: [] for kind in kinds}
     errors = dict.fromkeys(kinds, 0)
     for call in calls:
         if call.start_us >= start:
             measured[kinds[call.kind]].append(call.latency_us)
-        if call.grpc_status != 0:
+        answered = call.grpc_status >= 0
+        if (answered and call.grpc_status != 0) or (
+            not answered and call.start_us + call.latency_us <= last_answered
+        ):
             errors[kinds[call.kind]] += 1
     summary: dict[str, dict[str, float | int]] = {}
     for name, members in groups.items():
