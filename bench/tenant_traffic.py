@@ -167,8 +167,8 @@ def summarize(
     Latencies and rates count the calls started after the warm-up. Errors
     count every call the server answered with a status other than OK, and
     every call reset or closed without a status while calls were still being
-    answered; one closed without a status after the last answered call was
-    cut off as h2load stopped, which h2load does not count as failed either.
+    answered. One that closes without a status after the last answered call
+    was still open when h2load stopped, and is not counted.
     """
     if not calls:
         return {}
