@@ -243,10 +243,10 @@ class SqlUnitOfWork:
         """
         if self._read_only:
             return await self._factory.shared_reads.read(self._caller, sql, params, binary=binary)
-        (rows,) = await self._run(sql, [params], binary=binary)
+        (rows,) = await self.run_each(sql, [params], binary=binary)
         return rows
 
-    async def _run(
+    async def run_each(
         self,
         sql: str,
         params_seq: list[dict[str, Any]],
@@ -261,7 +261,7 @@ class SqlUnitOfWork:
         on its parameters' values (see _GENERIC_PLAN).
         """
         if not self._transactional:
-            return await self._run_pipelined(
+            return await self.run_statements(
                 [(sql, params) for params in params_seq], binary=binary, generic_plan=generic_plan
             )
         try:
@@ -285,7 +285,7 @@ class SqlUnitOfWork:
         except psycopg.Error as error:
             raise self._translated(error) from error
 
-    async def _run_pipelined(
+    async def run_statements(
         self, statements: list[Statement], *, binary: bool, generic_plan: bool = False
     ) -> list[list[Row]]:
         """Outside a transaction: run statements after the scope, in one pipeline and one
@@ -431,21 +431,21 @@ class SqlUnitOfWorkFactory:
     ) -> list[Row]:
         """A read by key (KeyedReads' statements): one plan serves every key list."""
         async with SqlUnitOfWork(self, caller, read_only=True) as unit:
-            (rows,) = await unit._run(sql, [params], binary=binary, generic_plan=True)
+            (rows,) = await unit.run_each(sql, [params], binary=binary, generic_plan=True)
         return rows
 
     async def _read_each(
         self, caller: Caller, statements: list[Statement], binary: bool
     ) -> list[list[Row]]:
         async with SqlUnitOfWork(self, caller, read_only=True) as unit:
-            return await unit._run_pipelined(statements, binary=binary)
+            return await unit.run_statements(statements, binary=binary)
 
     async def _write_each(
         self, caller: Caller, statements: list[Statement], binary: bool
     ) -> list[list[Row]]:
         """Writes of rows by key (RowWrites' statements): one plan serves every row."""
         async with SqlUnitOfWork(self, caller, read_only=False, autocommit=True) as unit:
-            return await unit._run_pipelined(statements, binary=binary, generic_plan=True)
+            return await unit.run_statements(statements, binary=binary, generic_plan=True)
 
     def __call__(
         self, caller: Caller, *, read_only: bool = False, autocommit: bool = False
